@@ -1,0 +1,40 @@
+/**
+ * One error catalogue for the whole project. Code branches on `code`
+ * (`TM_ERR_<AREA>_<REASON>`), never on message text.
+ */
+export type ErrorCode =
+  | 'TM_ERR_CLI_UNKNOWN_FLAG'
+  | 'TM_ERR_CLI_BAD_VALUE'
+  | 'TM_ERR_CLI_USAGE'
+  | 'TM_ERR_OTLP_MALFORMED'
+  | 'TM_ERR_OTLP_TOO_LARGE'
+  | 'TM_ERR_OTLP_UNSUPPORTED_MEDIA'
+  | 'TM_ERR_OTLP_BAD_ENCODING'
+  | 'TM_ERR_STORE_UNAVAILABLE'
+  | 'TM_ERR_STORE_QUERY'
+  | 'TM_ERR_STORE_MIGRATION'
+  | 'TM_ERR_QUEUE_FULL'
+  | 'TM_ERR_API_BAD_PARAM'
+  | 'TM_ERR_API_NOT_FOUND'
+  | 'TM_ERR_API_UNREACHABLE'
+  | 'TM_ERR_API_INTERNAL';
+
+export class TracemeshError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TracemeshError';
+    this.code = code;
+  }
+}
+
+export function isTracemeshError(err: unknown, code?: ErrorCode): err is TracemeshError {
+  return err instanceof TracemeshError && (code === undefined || err.code === code);
+}
+
+/** A message for any thrown value, for logs and one-line CLI errors. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
