@@ -10,6 +10,7 @@ import type { ServiceGraphOptions } from './pipeline/service-graph.js';
 import { Spool } from './pipeline/spool.js';
 import { OtlpGrpcReceiver } from './receivers/otlp-grpc.js';
 import { OtlpHttpReceiver } from './receivers/otlp-http.js';
+import { selfMetricsRegistry, serveSelfMetrics } from './self-metrics.js';
 import { applyRetention, migrate } from './storage/migrations.js';
 import { openStore } from './storage/store.js';
 import type { Store, StoreTarget } from './storage/store.js';
@@ -81,6 +82,19 @@ export class Collector {
     this.grpc = new OtlpGrpcReceiver(this.pipeline, { host: config.host, port: config.otlpGrpcPort, log: config.log });
     this.http = new OtlpHttpReceiver(this.pipeline, { host: config.host, port: config.otlpHttpPort, log: config.log });
     this.api = createQueryApi({ store: this.store, isReady: () => this.#ready });
+    serveSelfMetrics(
+      this.api,
+      selfMetricsRegistry({
+        receivers: [
+          { transport: 'grpc', stats: this.grpc.stats },
+          { transport: 'http', stats: this.http.stats },
+        ],
+        pipeline: this.pipeline,
+        spool: this.spool,
+        loader: this.loader,
+        graph: this.graph,
+      }),
+    );
   }
 
   get ready(): boolean {

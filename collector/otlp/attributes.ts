@@ -40,6 +40,21 @@ const ANY_ARRAY = 5;
 const ANY_KVLIST = 6;
 const ANY_BYTES = 7;
 
+/** Whole tags (field << 3 | wire type) for the switch in anyValueInto, and each field's wire type. */
+const TAG_ANY_STRING = (ANY_STRING << 3) | WIRE_LEN;
+const TAG_ANY_BOOL = (ANY_BOOL << 3) | WIRE_VARINT;
+const TAG_ANY_INT = (ANY_INT << 3) | WIRE_VARINT;
+const TAG_ANY_DOUBLE = (ANY_DOUBLE << 3) | WIRE_FIXED64;
+const TAG_ANY_ARRAY = (ANY_ARRAY << 3) | WIRE_LEN;
+const TAG_ANY_KVLIST = (ANY_KVLIST << 3) | WIRE_LEN;
+const TAG_ANY_BYTES = (ANY_BYTES << 3) | WIRE_LEN;
+const ANY_VALUE_WIRE_TYPES: readonly number[] = [-1, WIRE_LEN, WIRE_VARINT, WIRE_VARINT, WIRE_FIXED64, WIRE_LEN, WIRE_LEN, WIRE_LEN];
+
+// KeyValue { key 1, value 2 }.
+const TAG_KEY = (1 << 3) | WIRE_LEN;
+const TAG_VALUE = (2 << 3) | WIRE_LEN;
+const KEY_VALUE_WIRE_TYPES: readonly number[] = [-1, WIRE_LEN, WIRE_LEN];
+
 const ANY_VALUE_FIELDS: readonly string[] = [
   '',
   'string_value',
@@ -113,74 +128,60 @@ export function dedupeAttributes(attrs: Attribute[]): Attribute[] {
  * the element and the KeyValue, as this runs ten times per span.
  */
 export function pushKeyValue(r: ProtoReader, end: number, out: Attribute[], fieldName: string): void {
-  let field = 0;
+  let tag = 0;
   try {
     r.expect(WIRE_LEN);
     const e = r.lengthDelimited(end);
     const attr: Attribute = { key: '', value: '', type: 'string' };
     while (r.pos < e) {
-      field = 0;
-      field = r.tag(e);
-      if (field === 1) {
-        r.expect(WIRE_LEN);
-        attr.key = r.string(e);
-      } else if (field === 2) {
-        r.expect(WIRE_LEN);
-        anyValueInto(r, r.lengthDelimited(e), attr);
-      } else r.skip(e);
+      tag = 0;
+      tag = r.rawTag(e);
+      if (tag === TAG_KEY) attr.key = r.string(e);
+      else if (tag === TAG_VALUE) anyValueInto(r, r.lengthDelimited(e), attr);
+      else r.skipUnexpected(tag, KEY_VALUE_WIRE_TYPES, e);
     }
     out.push(attr);
   } catch (err) {
     const element = `${fieldName}[${out.length}]`;
+    const field = tag >>> 3;
     rethrowWithin(err, field === 1 ? `${element}.key` : field === 2 ? `${element}.value` : element);
   }
 }
 
 /** A top-level AnyValue in [r.pos, end) into attr.value / attr.type. */
 function anyValueInto(r: ProtoReader, end: number, attr: Attribute): void {
-  let field = 0;
+  let tag = 0;
   try {
     while (r.pos < end) {
-      field = 0;
-      field = r.tag(end);
-      switch (field) {
-        case ANY_STRING:
-          r.expect(WIRE_LEN);
+      tag = 0;
+      tag = r.rawTag(end);
+      switch (tag) {
+        case TAG_ANY_STRING:
           attr.value = r.string(end);
           attr.type = 'string';
           break;
-        case ANY_BOOL:
-          r.expect(WIRE_VARINT);
+        case TAG_ANY_BOOL:
           attr.value = r.bool(end) ? 'true' : 'false';
           attr.type = 'bool';
           break;
-        case ANY_INT:
-          r.expect(WIRE_VARINT);
+        case TAG_ANY_INT:
           r.varint64(end);
           attr.value = int64Text(r.lo, r.hi);
           attr.type = 'int';
           break;
-        case ANY_DOUBLE:
-          r.expect(WIRE_FIXED64);
+        case TAG_ANY_DOUBLE:
           attr.value = String(r.double(end));
           attr.type = 'double';
           break;
-        case ANY_ARRAY: {
-          r.expect(WIRE_LEN);
-          const e = r.lengthDelimited(end);
-          attr.value = arrayJson(r, e, 1);
+        case TAG_ANY_ARRAY:
+          attr.value = arrayJson(r, r.lengthDelimited(end), 1);
           attr.type = 'array';
           break;
-        }
-        case ANY_KVLIST: {
-          r.expect(WIRE_LEN);
-          const e = r.lengthDelimited(end);
-          attr.value = kvlistJson(r, e, 1);
+        case TAG_ANY_KVLIST:
+          attr.value = kvlistJson(r, r.lengthDelimited(end), 1);
           attr.type = 'kvlist';
           break;
-        }
-        case ANY_BYTES: {
-          r.expect(WIRE_LEN);
+        case TAG_ANY_BYTES: {
           const e = r.lengthDelimited(end);
           attr.value = r.buf.toString('base64', r.pos, e);
           attr.type = 'bytes';
@@ -188,11 +189,11 @@ function anyValueInto(r: ProtoReader, end: number, attr: Attribute): void {
           break;
         }
         default:
-          r.skip(end);
+          r.skipUnexpected(tag, ANY_VALUE_WIRE_TYPES, end);
       }
     }
   } catch (err) {
-    rethrowWithin(err, ANY_VALUE_FIELDS[field] ?? '');
+    rethrowWithin(err, ANY_VALUE_FIELDS[tag >>> 3] ?? '');
   }
 }
 

@@ -145,6 +145,16 @@ describe('protobuf span errors reject only that span', () => {
     );
   });
 
+  it('an attribute key or value sent with the wrong wire type', () => {
+    expect(rejection({ extra: (w) => w.fork().tag(1, WIRE_VARINT).varint(1).join(9) })).toMatch(
+      new RegExp(`^${escape(SPAN0)}\\.attributes\\[0\\]\\.key: wire type 0 \\(varint\\), expected 2 \\(length-delimited\\), at byte \\d+$`),
+    );
+    expect(
+      rejection({ extra: (w) => w.fork().tag(1, WIRE_LEN).string('k').fork().tag(1, WIRE_FIXED64).fixed64(1n).join(2).join(9) }),
+    ).toMatch(/spans\[0\]\.attributes\[0\]\.value\.string_value: wire type 1 \(fixed64\), expected 2 \(length-delimited\), at byte \d+$/);
+    expect(rejection({ extra: (w) => w.tag(10, WIRE_LEN).string('x') })).toMatch(/spans\[0\]\.dropped_attributes_count: wire type 2/);
+  });
+
   it('a malformed attribute value deep inside', () => {
     const message = rejection({
       extra: (w) => {

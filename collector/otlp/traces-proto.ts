@@ -18,19 +18,48 @@ import { checkSpanTimes, spanKindName, statusCodeName } from './span-enums.js';
 import { ProtoReader, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT } from './wire.js';
 
 // Span field numbers (opentelemetry/proto/trace/v1/trace.proto).
-const SPAN_TRACE_ID = 1;
-const SPAN_SPAN_ID = 2;
-const SPAN_TRACE_STATE = 3;
-const SPAN_PARENT_SPAN_ID = 4;
-const SPAN_NAME = 5;
-const SPAN_KIND = 6;
-const SPAN_START_TIME = 7;
-const SPAN_END_TIME = 8;
-const SPAN_ATTRIBUTES = 9;
 const SPAN_EVENTS = 11;
 const SPAN_LINKS = 13;
 const SPAN_STATUS = 15;
-const SPAN_FLAGS = 16;
+
+/**
+ * Whole tags (field << 3 | wire type) of the Span fields we read: decodeSpan
+ * switches on them, so a well-formed field costs one comparison.
+ */
+const TAG_TRACE_ID = (1 << 3) | WIRE_LEN;
+const TAG_SPAN_ID = (2 << 3) | WIRE_LEN;
+const TAG_TRACE_STATE = (3 << 3) | WIRE_LEN;
+const TAG_PARENT_SPAN_ID = (4 << 3) | WIRE_LEN;
+const TAG_NAME = (5 << 3) | WIRE_LEN;
+const TAG_KIND = (6 << 3) | WIRE_VARINT;
+const TAG_START_TIME = (7 << 3) | WIRE_FIXED64;
+const TAG_END_TIME = (8 << 3) | WIRE_FIXED64;
+const TAG_ATTRIBUTES = (9 << 3) | WIRE_LEN;
+const TAG_EVENTS = (SPAN_EVENTS << 3) | WIRE_LEN;
+const TAG_LINKS = (SPAN_LINKS << 3) | WIRE_LEN;
+const TAG_STATUS = (SPAN_STATUS << 3) | WIRE_LEN;
+const TAG_FLAGS = (16 << 3) | WIRE_FIXED32;
+
+/** The wire type of each known Span field by number (-1: unknown), to reject a known field sent another way. */
+const SPAN_WIRE_TYPES: readonly number[] = [
+  -1,
+  WIRE_LEN, // trace_id
+  WIRE_LEN, // span_id
+  WIRE_LEN, // trace_state
+  WIRE_LEN, // parent_span_id
+  WIRE_LEN, // name
+  WIRE_VARINT, // kind
+  WIRE_FIXED64, // start_time_unix_nano
+  WIRE_FIXED64, // end_time_unix_nano
+  WIRE_LEN, // attributes
+  WIRE_VARINT, // dropped_attributes_count
+  WIRE_LEN, // events
+  WIRE_VARINT, // dropped_events_count
+  WIRE_LEN, // links
+  WIRE_VARINT, // dropped_links_count
+  WIRE_LEN, // status
+  WIRE_FIXED32, // flags
+];
 
 const SPAN_FIELDS: readonly string[] = [
   '',
@@ -165,72 +194,59 @@ function decodeSpan(r: ProtoReader, end: number, resource: ResourceInfo, scope: 
   const attributes: Attribute[] = [];
   const events: SpanEvent[] = [];
   const links: SpanLink[] = [];
-  let field = 0;
+  let tag = 0;
   try {
     while (r.pos < end) {
-      field = 0;
-      field = r.tag(end);
-      switch (field) {
-        case SPAN_TRACE_ID: {
-          r.expect(WIRE_LEN);
+      tag = 0;
+      tag = r.rawTag(end);
+      switch (tag) {
+        case TAG_TRACE_ID: {
           const e = r.lengthDelimited(end);
           traceIdStart = r.pos;
           traceIdLen = e - r.pos;
           r.pos = e;
           break;
         }
-        case SPAN_SPAN_ID: {
-          r.expect(WIRE_LEN);
+        case TAG_SPAN_ID: {
           const e = r.lengthDelimited(end);
           spanIdStart = r.pos;
           spanIdLen = e - r.pos;
           r.pos = e;
           break;
         }
-        case SPAN_TRACE_STATE:
-          r.expect(WIRE_LEN);
+        case TAG_TRACE_STATE:
           traceState = r.string(end);
           break;
-        case SPAN_PARENT_SPAN_ID: {
-          r.expect(WIRE_LEN);
+        case TAG_PARENT_SPAN_ID: {
           const e = r.lengthDelimited(end);
           parentStart = r.pos;
           parentLen = e - r.pos;
           r.pos = e;
           break;
         }
-        case SPAN_NAME:
-          r.expect(WIRE_LEN);
+        case TAG_NAME:
           name = r.string(end);
           break;
-        case SPAN_KIND:
-          r.expect(WIRE_VARINT);
+        case TAG_KIND:
           kind = r.int32(end);
           break;
-        case SPAN_START_TIME:
-          r.expect(WIRE_FIXED64);
+        case TAG_START_TIME:
           startTime = r.fixed64(end);
           break;
-        case SPAN_END_TIME:
-          r.expect(WIRE_FIXED64);
+        case TAG_END_TIME:
           endTime = r.fixed64(end);
           break;
-        case SPAN_ATTRIBUTES:
+        case TAG_ATTRIBUTES:
           pushKeyValue(r, end, attributes, 'attributes');
           break;
-        case SPAN_EVENTS: {
-          r.expect(WIRE_LEN);
+        case TAG_EVENTS:
           events.push(decodeEvent(r, r.lengthDelimited(end)));
           break;
-        }
-        case SPAN_LINKS: {
-          r.expect(WIRE_LEN);
+        case TAG_LINKS:
           links.push(decodeLink(r, r.lengthDelimited(end)));
           break;
-        }
-        case SPAN_STATUS: {
+        case TAG_STATUS: {
           // Status { message 2, code 3 }, read in place: two results, no object.
-          r.expect(WIRE_LEN);
           const e = r.lengthDelimited(end);
           while (r.pos < e) {
             statusField = 0;
@@ -245,16 +261,15 @@ function decodeSpan(r: ProtoReader, end: number, resource: ResourceInfo, scope: 
           }
           break;
         }
-        case SPAN_FLAGS:
-          r.expect(WIRE_FIXED32);
+        case TAG_FLAGS:
           flags = r.fixed32(end);
           break;
         default:
-          r.skip(end);
+          r.skipUnexpected(tag, SPAN_WIRE_TYPES, end);
       }
     }
   } catch (err) {
-    rethrowWithin(err, spanFieldSegment(field, statusField, events.length, links.length));
+    rethrowWithin(err, spanFieldSegment(tag >>> 3, statusField, events.length, links.length));
   }
   const traceId = idHex(r, traceIdStart, traceIdLen, TRACE_ID_BYTES, 'trace_id');
   const spanId = idHex(r, spanIdStart, spanIdLen, SPAN_ID_BYTES, 'span_id');

@@ -113,6 +113,15 @@ export class ProtoReader {
    * OTLP never uses them and a group cannot be skipped without parsing it.
    */
   tag(end: number): number {
+    return this.checkTag(this.rawTag(end));
+  }
+
+  /**
+   * Reads a tag and returns it whole (field number << 3 | wire type), for the
+   * hot decoders that switch on the exact tags they expect: a tag that matches
+   * one needs no further check. Any other must go through checkTag().
+   */
+  rawTag(end: number): number {
     const pos = this.pos;
     this.tagPos = pos;
     let t = this.buf[pos] as number;
@@ -122,6 +131,14 @@ export class ProtoReader {
       if (this.hi !== 0) throw new OtlpMalformedError(`tag at byte ${pos} has a field number over 2^29`);
       t = this.lo;
     }
+    this.field = t >>> 3;
+    this.wireType = t & 7;
+    return t;
+  }
+
+  /** Validates a tag from rawTag() and returns its field number. */
+  checkTag(t: number): number {
+    const pos = this.tagPos;
     const wireType = t & 7;
     const field = t >>> 3;
     if (wireType === WIRE_START_GROUP || wireType === WIRE_END_GROUP) {
@@ -133,9 +150,19 @@ export class ProtoReader {
     if (field === 0 || field > MAX_FIELD_NUMBER) {
       throw new OtlpMalformedError(`invalid field number ${field} at byte ${pos}`);
     }
-    this.field = field;
-    this.wireType = wireType;
     return field;
+  }
+
+  /**
+   * The default branch of a switch on whole tags (rawTag): `wireTypes[field]`
+   * is the wire type of each known field (-1 or absent: unknown). A known
+   * field sent with another wire type is an error; an unknown field, from a
+   * newer schema, is skipped.
+   */
+  skipUnexpected(t: number, wireTypes: readonly number[], end: number): void {
+    const known = wireTypes[this.checkTag(t)];
+    if (known !== undefined && known >= 0) this.expect(known);
+    this.skip(end);
   }
 
   /** Throws unless the last tag had `wireType`. */

@@ -215,4 +215,16 @@ describe('bad input gets the right status and message, and the collector keeps s
     expect(rpc.code).toBe(0);
     await eventually(async () => ((await storedSpanNames('after-bad-input-grpc')).length === 1 ? true : undefined), 'span after bad input');
   });
+
+  it('counts what it refused and rejected in its own Prometheus metrics', async () => {
+    const res = await fetch(`${running.apiUrl}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const value = (line: string): number => Number(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('tracemesh_collector_requests_invalid_total{transport="http"}')).toBeGreaterThanOrEqual(3);
+    expect(value('tracemesh_collector_requests_invalid_total{transport="grpc"}')).toBeGreaterThanOrEqual(1);
+    expect(value('tracemesh_collector_items_rejected_total{transport="http"}')).toBeGreaterThanOrEqual(4);
+    expect(value('tracemesh_collector_store_healthy')).toBe(1);
+    expect(text).toContain('tracemesh_collector_process_cpu_seconds_total');
+  });
 });
