@@ -253,6 +253,24 @@ describe('protobuf span errors reject only that span', () => {
     expect(result.items[0]!.parentSpanId).toBe('');
   });
 
+  it('skips unknown fields inside spans, attributes and values', () => {
+    const result = decodeTracesProto(
+      tracesRequest([
+        span({
+          extra: (w) => {
+            w.tag(100, WIRE_LEN).string('future span field');
+            w.tag(101, WIRE_VARINT).varint(1);
+            w.fork().tag(1, WIRE_LEN).string('k').tag(3, WIRE_FIXED64).fixed64(9n);
+            w.fork().tag(8, WIRE_LEN).string('future value type').tag(1, WIRE_LEN).string('v').join(2);
+            w.join(9);
+          },
+        }),
+      ]),
+    );
+    expect(result.errors).toEqual([]);
+    expect(result.items[0]!.attributes).toEqual([{ key: 'k', value: 'v', type: 'string' }]);
+  });
+
   it('duplicated attribute keys: the last value wins', () => {
     const result = decodeTracesProto(
       tracesRequest([
