@@ -89,6 +89,7 @@ export class Collector {
           { transport: 'grpc', stats: this.grpc.stats },
           { transport: 'http', stats: this.http.stats },
         ],
+        httpInflightBodyBytes: () => this.http.inflightBodyBytes,
         pipeline: this.pipeline,
         spool: this.spool,
         loader: this.loader,

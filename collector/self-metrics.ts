@@ -8,6 +8,7 @@ import type { ReceiverStats } from './receivers/export.js';
 
 export interface SelfMetricsSources {
   receivers: ReadonlyArray<{ transport: 'grpc' | 'http'; stats: ReceiverStats }>;
+  httpInflightBodyBytes: () => number;
   pipeline: IngestPipeline;
   spool: Spool;
   loader: SpoolLoader;
@@ -41,6 +42,7 @@ export function selfMetricsRegistry(sources: SelfMetricsSources): Registry {
   gauge('tracemesh_collector_requests_refused_total', 'export requests refused as retryable (spool or memory full)', ['transport'], (g) => {
     for (const r of sources.receivers) g.set({ transport: r.transport }, r.stats.requestsRefused);
   });
+  gauge('tracemesh_collector_http_inflight_body_bytes', 'OTLP/HTTP request bodies held in memory', [], (g) => g.set(sources.httpInflightBodyBytes()));
   gauge('tracemesh_collector_buffered_bytes', 'rows held in memory before they reach the spool', [], (g) => g.set(sources.pipeline.bufferedBytes));
   gauge('tracemesh_collector_spool_bytes', 'bytes of sealed segments waiting for the store', [], (g) => g.set(sources.spool.bytes));
   gauge('tracemesh_collector_spool_files', 'sealed segment files waiting for the store', [], (g) => g.set(sources.spool.fileCount));

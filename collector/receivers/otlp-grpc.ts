@@ -55,7 +55,8 @@ export class OtlpGrpcReceiver {
       // Over it grpc-js answers RESOURCE_EXHAUSTED without RetryInfo: not retried, as OTLP wants for too-large requests.
       'grpc.max_receive_message_length': MAX_BODY_BYTES,
       'grpc.max_send_message_length': 1024 * 1024,
-      'grpc.max_concurrent_streams': 256,
+      // grpc-js holds a whole message before our handler runs: bound how many one connection may hold at once.
+      'grpc.max_concurrent_streams': 32,
       'grpc.keepalive_time_ms': 60_000,
     });
     for (const [signal, path] of SERVICE_PATHS) {

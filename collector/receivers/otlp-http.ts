@@ -47,23 +47,51 @@ function replyError(res: ServerResponse, status: number, encoding: BodyEncoding,
   reply(res, status, encoding, body, headers);
 }
 
-/** Reads the body up to the limit; a larger body is refused without reading it all. */
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
+/** Bodies of all requests being read at once, together; past it new bytes are refused as retryable. */
+const MAX_INFLIGHT_BODY_BYTES = 128 * MIB;
+
+/** Counts the bytes of request bodies held in memory across every request of one receiver. */
+class InflightBytes {
+  total = 0;
+}
+
+/**
+ * Reads the body up to the limit; a larger body is refused without reading it
+ * all, and so is any body while the receiver holds too many bytes of others.
+ * The bytes count as held until `release` (after the request is handled).
+ */
+function readBody(req: IncomingMessage, inflight: InflightBytes): Promise<{ body: Buffer; release: () => void }> {
+  return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const release = (): void => {
+      inflight.total -= size;
+      size = 0;
+    };
+    const refuse = (refusal: HttpRefusal): void => {
+      req.removeAllListeners('data');
+      req.pause();
+      release();
+      reject(refusal);
+    };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
+      inflight.total += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.pause();
-        reject(new HttpRefusal(413, GRPC_RESOURCE_EXHAUSTED, `request body exceeds ${MAX_BODY_BYTES / MIB} MiB`));
+        refuse(new HttpRefusal(413, GRPC_RESOURCE_EXHAUSTED, `request body exceeds ${MAX_BODY_BYTES / MIB} MiB`));
+        return;
+      }
+      if (inflight.total > MAX_INFLIGHT_BODY_BYTES) {
+        refuse(new HttpRefusal(503, GRPC_UNAVAILABLE, `collector is reading ${MAX_INFLIGHT_BODY_BYTES / MIB} MiB of other requests; retry later`));
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
+    req.on('end', () => resolve({ body: Buffer.concat(chunks, size), release }));
+    req.on('error', (err) => {
+      release();
+      reject(err);
+    });
   });
 }
 
@@ -92,6 +120,7 @@ export class OtlpHttpReceiver {
   readonly #server: Server;
   readonly #pipeline: IngestPipeline;
   readonly #options: OtlpHttpReceiverOptions;
+  readonly #inflight = new InflightBytes();
 
   constructor(pipeline: IngestPipeline, options: OtlpHttpReceiverOptions) {
     this.#pipeline = pipeline;
@@ -110,6 +139,11 @@ export class OtlpHttpReceiver {
 
   get port(): number {
     return (this.#server.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Bytes of request bodies held in memory right now. */
+  get inflightBodyBytes(): number {
+    return this.#inflight.total;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -137,8 +171,13 @@ export class OtlpHttpReceiver {
       if (declared > MAX_BODY_BYTES) {
         throw new HttpRefusal(413, GRPC_RESOURCE_EXHAUSTED, `request body of ${declared} bytes exceeds ${MAX_BODY_BYTES / MIB} MiB`);
       }
-      const body = await decompress(await readBody(req), contentEncoding);
-      const outcome = handleExport(this.#pipeline, this.stats, signal, encoding, body);
+      const { body: raw, release } = await readBody(req, this.#inflight);
+      let outcome;
+      try {
+        outcome = handleExport(this.#pipeline, this.stats, signal, encoding, await decompress(raw, contentEncoding));
+      } finally {
+        release();
+      }
       switch (outcome.status) {
         case 'ok':
           reply(res, 200, encoding, exportResponseBody(signal, encoding, outcome.rejected, outcome.message));
@@ -154,6 +193,7 @@ export class OtlpHttpReceiver {
       if (!(err instanceof HttpRefusal)) throw err;
       // A refused body may be half read: close the connection rather than parse the rest as a next request.
       const headers: Record<string, string> = req.complete ? {} : { connection: 'close' };
+      if (err.status === 503) headers['retry-after'] = '1';
       replyError(res, err.status, answerIn, err.grpcCode, err.message, headers);
       if (!req.complete) res.on('finish', () => req.destroy());
     }

@@ -1,10 +1,13 @@
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProtoWriter, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT } from '../../collector/otlp/wire.js';
+import { ProtoWriter, WIRE_VARINT } from '../../collector/otlp/wire.js';
 import { eventually, startCollector } from '../support/collector-harness.js';
 import type { RunningCollector } from '../support/collector-harness.js';
+import { craftRequest } from '../support/otlp-craft.js';
 
 let running: RunningCollector;
 let grpcClient: grpc.Client;
@@ -41,38 +44,6 @@ async function httpExport(body: Uint8Array | string, headers: Record<string, str
 
 const PROTOBUF = { 'content-type': 'application/x-protobuf' };
 const JSON_TYPE = { 'content-type': 'application/json' };
-
-interface CraftedSpan {
-  traceId: Buffer;
-  spanId: Buffer;
-  name: string;
-  /** Writes trace_id as a varint instead of bytes. */
-  wrongWireType?: boolean;
-}
-
-/** An ExportTraceServiceRequest written field by field, so broken spans can sit beside good ones. */
-function craftRequest(service: string, spans: CraftedSpan[]): Uint8Array {
-  const w = new ProtoWriter();
-  w.fork(); // resource_spans
-  w.fork(); // resource
-  w.fork().tag(1, WIRE_LEN).string('service.name').fork().tag(1, WIRE_LEN).string(service).join(2).join(1);
-  w.join(1);
-  w.fork(); // scope_spans
-  for (const span of spans) {
-    w.fork();
-    if (span.wrongWireType === true) w.tag(1, WIRE_VARINT).varint(7);
-    else w.tag(1, WIRE_LEN).bytes(span.traceId);
-    w.tag(2, WIRE_LEN).bytes(span.spanId);
-    w.tag(5, WIRE_LEN).string(span.name);
-    w.tag(6, WIRE_VARINT).varint(2);
-    w.tag(7, WIRE_FIXED64).fixed64(START);
-    w.tag(8, WIRE_FIXED64).fixed64(START + 1_000_000n);
-    w.join(2);
-  }
-  w.join(2);
-  w.join(1);
-  return w.finish();
-}
 
 const goodTrace = Buffer.from('4bf92f3577b34da6a3ce929d0e0e4736', 'hex');
 function spanId(n: number): Buffer {
@@ -150,6 +121,35 @@ describe('bad input gets the right status and message, and the collector keeps s
     expect(http.body.toString('latin1')).toContain('exceeds 20 MiB');
     const rpc = await grpcExport(huge);
     expect(rpc.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+  });
+
+  it('too many bytes of bodies in flight at once: later ones get 503 with Retry-After, and the bytes are released', async () => {
+    const part = Buffer.alloc(17 * 1024 * 1024, 0x0a);
+    const sockets: Socket[] = [];
+    const receiver = running.collector.http;
+    const refusal = new Promise<string>((resolve) => {
+      // Seven slow uploads hold 119 MiB; the eighth crosses the 128 MiB bound.
+      for (let i = 0; i < 8; i++) {
+        const socket = connect(running.collector.http.port, '127.0.0.1');
+        sockets.push(socket);
+        let answer = '';
+        socket.on('data', (d: Buffer) => {
+          answer += d.toString('latin1');
+          if (answer.includes('\r\n\r\n')) resolve(answer);
+        });
+        socket.on('error', () => {});
+      }
+    });
+    for (const [i, socket] of sockets.entries()) {
+      socket.write(`POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: ${19 * 1024 * 1024}\r\n\r\n`);
+      socket.write(part);
+      if (i < 7) await eventually(async () => (receiver.inflightBodyBytes >= (i + 1) * part.length ? true : undefined), `upload ${i + 1} to be held`);
+    }
+    const answer = await refusal;
+    expect(answer).toMatch(/^HTTP\/1.1 503/);
+    expect(answer.toLowerCase()).toContain('retry-after: 1');
+    for (const socket of sockets) socket.destroy();
+    await eventually(async () => (receiver.inflightBodyBytes === 0 ? true : undefined), 'held bytes to be released');
   });
 
   it('a gzip body that inflates past 20 MiB: 413', async () => {
