@@ -35,7 +35,9 @@ import { fileURLToPath } from 'node:url';
 import { Collector, collectorConfig } from '../../collector/collector.js';
 import { decodeTracesProto } from '../../collector/otlp/traces-proto.js';
 import { DEFAULT_INGEST_OPTIONS } from '../../collector/pipeline/ingest.js';
+import { RowBinaryWriter } from '../../collector/storage/row-binary.js';
 import { spanRow } from '../../collector/storage/rows.js';
+import { writeSpanRowBinary } from '../../collector/storage/span-row-binary.js';
 import { sqlString } from '../../collector/storage/store.js';
 import { ATTRIBUTES_PER_SPAN, DEFAULT_CONCURRENCY, DEFAULT_TEMPLATES, RequestFactory, SPANS_PER_REQUEST, SPANS_PER_TRACE, buildTemplates } from './generator.js';
 import type { GeneratorMessage, GeneratorReport } from './generator.js';
@@ -179,6 +181,33 @@ function quantile(sorted: readonly number[], q: number): number {
 
 function cpuSeconds(usage: NodeJS.CpuUsage): number {
   return (usage.user + usage.system) / 1e6;
+}
+
+function dirtyBytes(): number {
+  try {
+    const match = /^Dirty:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    return match?.[1] !== undefined ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Flushes dirty pages left by the previous step (the engine phase writes GBs)
+ * so that a timed step does not pay for its predecessor's writeback: on ext4,
+ * every fsync (the spool syncs each segment) waits for a journal commit that
+ * can include other files' data.
+ */
+function settleDisk(): void {
+  const before = dirtyBytes();
+  const t0 = performance.now();
+  try {
+    execFileSync('sync', [], { timeout: 120_000 });
+  } catch (err) {
+    log(`sync failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const ms = performance.now() - t0;
+  if (ms > 500) log(`disk: flushed ${mib(before)} of dirty pages in ${(ms / 1000).toFixed(1)} s before the next timed step`);
 }
 
 async function count(collector: Collector, table = 'otel_traces'): Promise<number> {
@@ -359,7 +388,7 @@ async function truncateTraceTables(collector: Collector): Promise<void> {
 const EMPTY_NESTED =
   /,"Events\.Timestamp":\[\],"Events\.Name":\[\],"Events\.Attributes":\[\],"Events\.AttributeTypes":\[\],"Links\.TraceId":\[\],"Links\.SpanId":\[\],"Links\.TraceState":\[\],"Links\.Attributes":\[\],"Links\.AttributeTypes":\[\]/g;
 
-/** `INSERT ... SELECT FROM file()` with the settings insertJsonEachRowFile uses, for formats and tables it does not cover. */
+/** `INSERT ... SELECT FROM file()` with the settings store.insertFile uses, for formats and tables it does not cover. */
 async function insertFile(collector: Collector, table: string, file: string, format: string, token: string): Promise<void> {
   await collector.store.command(
     `INSERT INTO ${table} SETTINGS insert_deduplication_token = ${sqlString(token)}, deduplicate_blocks_in_dependent_materialized_views = 1, ` +
@@ -387,11 +416,14 @@ function fileSize(file: string): number {
 async function engineRate(collector: Collector, dir: string, requestedRows: number): Promise<EngineResult> {
   const requests = Math.ceil(requestedRows / SPANS_PER_REQUEST);
   const rows = requests * SPANS_PER_REQUEST;
+  const spoolFile = path.join(dir, 'engine-rows.spool.rowbinary');
   const jsonFile = path.join(dir, 'engine-rows.jsonl');
   const trimmedFile = path.join(dir, 'engine-rows-trimmed.jsonl');
   const t0 = performance.now();
   const templates = buildTemplates(DEFAULT_TEMPLATES);
   const factory = new RequestFactory();
+  const spoolFd = openSync(spoolFile, 'w');
+  const writer = new RowBinaryWriter();
   const fd = openSync(jsonFile, 'w');
   const trimmedFd = openSync(trimmedFile, 'w');
   const rawChunks: Buffer[] = [];
@@ -404,6 +436,8 @@ async function engineRate(collector: Collector, dir: string, requestedRows: numb
       if (decoded.rejected !== 0 || decoded.items.length !== SPANS_PER_REQUEST) {
         throw new Error(`engine rows: request ${i} decoded to ${decoded.items.length} spans, ${decoded.rejected} rejected: ${decoded.errors.join('; ')}`);
       }
+      for (const span of decoded.items) writeSpanRowBinary(writer, span);
+      writeSync(spoolFd, writer.take());
       let chunk = '';
       for (const span of decoded.items) chunk += spanRow(span);
       const buffer = Buffer.from(chunk, 'utf8');
@@ -418,11 +452,12 @@ async function engineRate(collector: Collector, dir: string, requestedRows: numb
       }
     }
   } finally {
+    closeSync(spoolFd);
     closeSync(fd);
     closeSync(trimmedFd);
   }
   const buildSeconds = (performance.now() - t0) / 1000;
-  log(`engine: ${fmt(rows)} rows, ${mib(fileSize(jsonFile))} of JSONEachRow built in ${buildSeconds.toFixed(1)} s`);
+  log(`engine: ${fmt(rows)} rows, ${mib(fileSize(spoolFile))} of the spool's RowBinary and ${mib(fileSize(jsonFile))} of JSONEachRow built in ${buildSeconds.toFixed(1)} s`);
   const token = randomBytes(8).toString('hex');
   const report = (v: EngineVariant): EngineVariant => {
     log(`engine: ${v.label}: ${fmt(rows / v.seconds)} rows/s (${v.seconds.toFixed(2)} s, ${v.cpuSeconds.toFixed(2)} CPU s)`);
@@ -431,9 +466,10 @@ async function engineRate(collector: Collector, dir: string, requestedRows: numb
 
   // The collector's own path, through the collector's own method.
   await truncateTraceTables(collector);
-  const fileTime = await timed('engine file insert', () => collector.store.insertJsonEachRowFile('otel_traces', jsonFile, `bench-engine-file-${token}`));
+  settleDisk();
+  const fileTime = await timed('engine file insert', () => collector.store.insertFile('otel_traces', spoolFile, `bench-engine-file-${token}`));
   await expectRows(collector, 'otel_traces', rows, 'engine file insert');
-  const file = report({ label: 'JSONEachRow file, otel_traces with its views (the collector\'s path)', format: 'JSONEachRow', table: 'otel_traces', fileBytes: fileSize(jsonFile), ...fileTime });
+  const file = report({ label: 'spool RowBinary file, otel_traces with its views (the collector\'s path)', format: 'RowBinary', table: 'otel_traces', fileBytes: fileSize(spoolFile), ...fileTime });
 
   // The same rows as the engine's binary formats, written by the engine from what it just stored.
   const rowBinaryFile = path.join(dir, 'engine-rows.rowbinary');
@@ -442,6 +478,7 @@ async function engineRate(collector: Collector, dir: string, requestedRows: numb
   await collector.store.command(`INSERT INTO FUNCTION file(${sqlString(nativeFile)}, Native) SELECT * FROM otel_traces`);
 
   await truncateTraceTables(collector);
+  settleDisk();
   let t = await timed('engine rawInsert', async () => {
     for (let i = 0; i < rawChunks.length; i++) await collector.store.insertJsonEachRow('otel_traces', rawChunks[i]!, `bench-engine-raw-${token}-${i}`);
   });
@@ -467,10 +504,12 @@ async function engineRate(collector: Collector, dir: string, requestedRows: numb
   const runVariant = async (label: string, table: string, variantFile: string, format: string): Promise<void> => {
     if (table === 'otel_traces') await truncateTraceTables(collector);
     else await collector.store.command(`TRUNCATE TABLE ${table}`);
+    settleDisk();
     t = await timed(label, () => insertFile(collector, table, variantFile, format, `bench-engine-${format}-${table}-${token}`));
     await expectRows(collector, table, rows, label);
     variants.push(report({ label, format, table, fileBytes: fileSize(variantFile), ...t }));
   };
+  await runVariant('JSONEachRow file, otel_traces with its views (the collector\'s earlier path)', 'otel_traces', jsonFile, 'JSONEachRow');
   await runVariant('JSONEachRow file, no views', 'bench_traces_no_views', jsonFile, 'JSONEachRow');
   await runVariant('JSONEachRow file, no views and no skip indexes', 'bench_traces_no_views_no_indexes', jsonFile, 'JSONEachRow');
   await runVariant('JSONEachRow file without the empty Events/Links arrays, otel_traces with its views', 'otel_traces', trimmedFile, 'JSONEachRow');
@@ -481,7 +520,7 @@ async function engineRate(collector: Collector, dir: string, requestedRows: numb
   await collector.store.command('DROP TABLE bench_traces_no_views');
   await collector.store.command('DROP TABLE bench_traces_no_views_no_indexes');
   await truncateTraceTables(collector);
-  for (const f of [jsonFile, trimmedFile, rowBinaryFile, nativeFile]) rmSync(f, { force: true });
+  for (const f of [spoolFile, jsonFile, trimmedFile, rowBinaryFile, nativeFile]) rmSync(f, { force: true });
   return { rows, buildSeconds, file, raw, variants };
 }
 
@@ -590,6 +629,7 @@ async function endToEnd(collector: Collector, spans: number, concurrency: number
   try {
     const ready = await generator.waitFor('ready', READY_TIMEOUT_MS);
     const planned = ready.spans;
+    settleDisk();
     log(`end to end: generator ready (${ready.templates} templates of ${fmt(ready.requestBytes)} bytes, built in ${fmt(ready.buildMs)} ms); sending ${fmt(planned)} spans`);
     let session: Session | undefined;
     if (profiled) {
@@ -903,15 +943,18 @@ function renderResults(r: Results): string {
       `The generator keeps ${r.args.concurrency} calls in flight and retries UNAVAILABLE after 50 ms.`,
   );
   out.push('');
-  out.push(`The collector runs with its defaults (\`DEFAULT_INGEST_OPTIONS\`: segments sealed every ${DEFAULT_INGEST_OPTIONS.flushIntervalMs} ms or ${fmt(DEFAULT_INGEST_OPTIONS.maxSegmentRows)} rows, spool fsync, \`INSERT … SELECT FROM file()\`).`);
+  out.push(
+    `The collector runs with its defaults (\`DEFAULT_INGEST_OPTIONS\`: segments sealed every ${DEFAULT_INGEST_OPTIONS.flushIntervalMs} ms or ${fmt(DEFAULT_INGEST_OPTIONS.maxSegmentRows)} rows, spool fsync, \`INSERT … SELECT FROM file()\`), ` +
+      'inside the runner process. Before every timed step the runner runs `sync`, so no step pays for the writeback of the one before it.',
+  );
   out.push('');
   out.push('## 1. The engine\'s own ingest rate (same rows, no collector in the way)');
   out.push('');
   out.push(
-    `${fmt(r.engine.rows)} otel_traces rows made by the collector's own \`spanRow\` from decoded generator requests ` +
-      `(${mib(r.engine.file.fileBytes)} of JSONEachRow, ${fmt(r.engine.file.fileBytes / r.engine.rows)} bytes per row), ` +
+    `${fmt(r.engine.rows)} otel_traces rows made by the collector's own encoders (\`writeSpanRowBinary\`, the spool format, and \`spanRow\` for JSON) from decoded generator requests ` +
+      `(${mib(r.engine.file.fileBytes)} of the spool's RowBinary, ${fmt(r.engine.file.fileBytes / r.engine.rows)} bytes per row), ` +
       'loaded into an idle collector\'s store in one statement each. The first row is the limit the end-to-end figure is compared with: ' +
-      "the collector's own `store.insertJsonEachRowFile` (`INSERT INTO otel_traces SETTINGS <the collector's settings> SELECT * FROM file(…, JSONEachRow)`), " +
+      "the collector's own `store.insertFile` (`INSERT INTO otel_traces (<columns>) SETTINGS <the collector's settings> SELECT * FROM file(…, RowBinary, <structure>)`), " +
       'into the real otel_traces, whose materialized views fill the trace id index and the RED aggregates in the same insert.',
   );
   out.push('');

@@ -1,6 +1,8 @@
 import { errorMessage } from '../../src/lib/errors.js';
 import type { MetricPoint, SpanRecord } from '../model.js';
-import { edgeCallRow, metricRow, metricTable, spanRow } from '../storage/rows.js';
+import { RowBinaryWriter } from '../storage/row-binary.js';
+import { edgeCallRow, metricRow, metricTable } from '../storage/rows.js';
+import { writeSpanRowBinary } from '../storage/span-row-binary.js';
 import type { MetricTable } from '../storage/rows.js';
 import type { EdgeCall } from './edge-call.js';
 import type { SpoolLoader } from './loader.js';
@@ -65,6 +67,8 @@ export class IngestPipeline {
   #timer: NodeJS.Timeout | undefined;
   #lastExpiryMs = 0;
   readonly #edgeScratch: EdgeCall[] = [];
+  /** Reused for every request: rows are encoded here, then copied out at their exact size. */
+  readonly #spanWriter = new RowBinaryWriter();
 
   constructor(spool: Spool, loader: SpoolLoader, graph: ServiceGraph, options: IngestOptions = DEFAULT_INGEST_OPTIONS) {
     this.#spool = spool;
@@ -101,14 +105,14 @@ export class IngestPipeline {
   acceptSpans(spans: readonly SpanRecord[]): AcceptOutcome {
     const refusal = this.#refusal();
     if (refusal !== undefined) return refusal;
-    let chunk = '';
+    const writer = this.#spanWriter;
     const calls = this.#edgeScratch;
     calls.length = 0;
     for (const span of spans) {
-      chunk += spanRow(span);
+      writeSpanRowBinary(writer, span);
       this.#graph.add(span, calls);
     }
-    this.#open.add('otel_traces', chunk, spans.length);
+    this.#open.add('otel_traces', writer.take(), spans.length);
     this.#addCalls(calls);
     this.stats.spansAccepted += spans.length;
     this.#sealIfFull();

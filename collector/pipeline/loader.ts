@@ -127,7 +127,7 @@ export class SpoolLoader {
   }
 
   async #load(file: SpoolFile): Promise<void> {
-    await this.#store.insertJsonEachRowFile(file.table, file.path, `${file.segmentId}.${file.table}`);
+    await this.#store.insertFile(file.table, file.path, `${file.segmentId}.${file.table}`);
     await this.#spool.remove(file);
     this.stats.loadedFiles++;
     this.stats.loadedBytes += file.bytes;

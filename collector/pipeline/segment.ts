@@ -1,19 +1,19 @@
-import type { SpoolTable } from './spool.js';
+import type { RowTable } from '../storage/table-files.js';
 
 /** Rows gathered for one segment, per table, as one Buffer per accepted request. */
 export class OpenSegment {
   readonly openedAtMs: number;
   rows = 0;
   bytes = 0;
-  readonly tables = new Map<SpoolTable, Buffer[]>();
+  readonly tables = new Map<RowTable, Buffer[]>();
 
   constructor(openedAtMs: number) {
     this.openedAtMs = openedAtMs;
   }
 
-  add(table: SpoolTable, chunk: string, rows: number): void {
+  add(table: RowTable, chunk: string | Buffer, rows: number): void {
     if (rows === 0) return;
-    const buffer = Buffer.from(chunk, 'utf8');
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     let chunks = this.tables.get(table);
     if (chunks === undefined) {
       chunks = [];

@@ -2,30 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { ROW_TABLES, layoutOf } from '../storage/table-files.js';
+import type { RowTable } from '../storage/table-files.js';
 
-/** The tables a segment may hold, in the order they are loaded. */
-export const SPOOL_TABLES = [
-  'otel_traces',
-  'tracemesh_edge_calls',
-  'otel_metrics_gauge',
-  'otel_metrics_sum',
-  'otel_metrics_histogram',
-  'otel_metrics_exponential_histogram',
-  'otel_metrics_summary',
-] as const;
-export type SpoolTable = (typeof SPOOL_TABLES)[number];
+const TABLE_RANK: ReadonlyMap<string, number> = new Map(ROW_TABLES.map((table, rank) => [table, rank]));
 
-const TABLE_RANK: ReadonlyMap<string, number> = new Map(SPOOL_TABLES.map((table, rank) => [table, rank]));
-
-/** One file of rows for one table: `<segment id>.<table>.jsonl`. */
+/** One file of rows for one table: `<segment id>.<table>.<jsonl|rowbinary>`. */
 export interface SpoolFile {
   segmentId: string;
-  table: SpoolTable;
+  table: RowTable;
   path: string;
   bytes: number;
 }
 
-const FILE_RE = /^(\d{15}-\d{6}-[0-9a-f]{8})\.([a-z_]+)\.jsonl$/;
+const FILE_RE = /^(\d{15}-\d{6}-[0-9a-f]{8})\.([a-z_]+)\.(jsonl|rowbinary)$/;
 
 function compareFiles(a: SpoolFile, b: SpoolFile): number {
   if (a.segmentId !== b.segmentId) return a.segmentId < b.segmentId ? -1 : 1;
@@ -63,8 +53,11 @@ export class Spool {
       }
       const match = FILE_RE.exec(name);
       if (match === null || !TABLE_RANK.has(match[2] as string)) continue;
+      const table = match[2] as RowTable;
+      // A file in another layout than this version writes (an older version's) cannot be read as this table's.
+      if (layoutOf(table).extension !== match[3]) continue;
       const bytes = statSync(full).size;
-      this.#files.push({ segmentId: match[1] as string, table: match[2] as SpoolTable, path: full, bytes });
+      this.#files.push({ segmentId: match[1] as string, table, path: full, bytes });
       this.#bytes += bytes;
     }
     this.#files.sort(compareFiles);
@@ -84,8 +77,8 @@ export class Spool {
   }
 
   /** Writes one table's rows of a segment: to a temporary name, synced, then renamed, so a file is whole or absent. */
-  async write(segmentId: string, table: SpoolTable, chunks: readonly Buffer[]): Promise<void> {
-    const final = path.join(this.dir, `${segmentId}.${table}.jsonl`);
+  async write(segmentId: string, table: RowTable, chunks: readonly Buffer[]): Promise<void> {
+    const final = path.join(this.dir, `${segmentId}.${table}.${layoutOf(table).extension}`);
     const temporary = `${final}.tmp`;
     const handle = await open(temporary, 'w');
     let bytes = 0;

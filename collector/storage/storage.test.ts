@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,9 @@ import type { MetricPoint, MetricPointBase, ResourceInfo, ScopeInfo, SpanRecord 
 import { SpoolLoader } from '../pipeline/loader.js';
 import { Spool } from '../pipeline/spool.js';
 import { applyRetention, latestVersion, loadMigrations, migrate, schemaVersion, splitStatements } from './migrations.js';
+import { RowBinaryWriter } from './row-binary.js';
 import { metricRow, metricTable, nanosText, spanRow } from './rows.js';
+import { writeSpanRowBinary } from './span-row-binary.js';
 import { openStore } from './store.js';
 import type { Store } from './store.js';
 
@@ -98,6 +100,62 @@ describe('rows the collector writes', () => {
   });
 });
 
+describe('otel_traces rows in RowBinary', () => {
+  const richSpan = (name: string, traceId: string): SpanRecord => ({
+    traceId, spanId: '00f067aa0ba902b7', parentSpanId: '53995c3f42cd8ad8', traceState: 'k=v', name, kind: 'Client',
+    startTimeUnixNano: NOW + 123n, endTimeUnixNano: NOW + 5_000_123n, statusCode: 'Error', statusMessage: 'boom ☃',
+    attributes: [
+      { key: 'http.status_code', value: '503', type: 'int' },
+      { key: 'tags', value: '["a","b"]', type: 'array' },
+      { key: 'plain', value: 'naïve', type: 'string' },
+    ],
+    events: [
+      { timeUnixNano: NOW + 1000n, name: 'retry', attributes: [{ key: 'n', value: '2', type: 'int' }] },
+      { timeUnixNano: NOW + 2000n, name: 'empty', attributes: [] },
+    ],
+    links: [{ traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', traceState: '', attributes: [{ key: 'why', value: 'batch', type: 'string' }] }],
+    flags: 1, resource, scope,
+  });
+
+  it('reads back exactly what the JSON rows give, for a span with every kind of column', async () => {
+    const jsonTrace = '11111111111111111111111111111111';
+    const binaryTrace = '22222222222222222222222222222222';
+    await store.insertJsonEachRow('otel_traces', Buffer.from(spanRow(richSpan('rich', jsonTrace))), 'rich-json');
+    const writer = new RowBinaryWriter(16);
+    writeSpanRowBinary(writer, richSpan('rich', binaryTrace));
+    const file = path.join(dir, 'rich.rowbinary');
+    writeFileSync(file, writer.take());
+    await store.insertFile('otel_traces', file, 'rich-binary');
+    const read = async (traceId: string) =>
+      (await store.query<Record<string, unknown>>(
+        `SELECT * EXCEPT (TraceId), toString(toUnixTimestamp64Nano(Timestamp)) AS ns, arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS ets
+         FROM otel_traces WHERE TraceId = {t:String}`,
+        { t: traceId },
+      ))[0];
+    const fromJson = await read(jsonTrace);
+    expect(fromJson).toBeDefined();
+    expect(await read(binaryTrace)).toEqual(fromJson);
+  });
+
+  it('keeps strings whole across every varint length boundary', async () => {
+    const lengths = [0, 1, 127, 128, 16_383, 16_384, 70_000];
+    const writer = new RowBinaryWriter(16);
+    for (const length of lengths) {
+      const span = richSpan(`len-${length}`, '33333333333333333333333333333333');
+      span.spanId = length.toString(16).padStart(16, '0');
+      span.statusMessage = 'é'.repeat(Math.floor(length / 2)) + 'x'.repeat(length % 2);
+      writeSpanRowBinary(writer, span);
+    }
+    const file = path.join(dir, 'lengths.rowbinary');
+    writeFileSync(file, writer.take());
+    await store.insertFile('otel_traces', file, 'lengths');
+    const rows = await store.query<{ SpanName: string; bytes: string; ok: number }>(
+      "SELECT SpanName, toString(length(StatusMessage)) AS bytes, StatusMessage = concat(repeat('é', intDiv(length(StatusMessage), 2)), repeat('x', length(StatusMessage) % 2)) AS ok FROM otel_traces WHERE TraceId = '33333333333333333333333333333333' ORDER BY length(StatusMessage)",
+    );
+    expect(rows.map((r) => [r.SpanName, Number(r.bytes), r.ok])).toEqual(lengths.map((n) => [`len-${n}`, Math.floor(n / 2) * 2 + (n % 2), 1]));
+  });
+});
+
 describe('a spool left by an earlier run', () => {
   it('is loaded on start, exactly once even when a file is loaded twice', async () => {
     const spoolDir = path.join(dir, 'spool');
@@ -109,10 +167,12 @@ describe('a spool left by an earlier run', () => {
       attributes: [{ key: 'quote', value: 'it\'s "quoted" \\ \u2028', type: 'string' }], events: [], links: [], flags: 1, resource, scope,
     };
     const segment = earlier.newSegmentId();
-    await earlier.write(segment, 'otel_traces', [Buffer.from(spanRow(span))]);
+    const writer = new RowBinaryWriter(64);
+    writeSpanRowBinary(writer, span);
+    await earlier.write(segment, 'otel_traces', [writer.take()]);
     // The same rows loaded once already (say the process died before removing the file).
     const file = earlier.oldest()!;
-    await store.insertJsonEachRowFile(file.table, file.path, `${file.segmentId}.${file.table}`);
+    await store.insertFile(file.table, file.path, `${file.segmentId}.${file.table}`);
 
     const spool = new Spool(spoolDir);
     spool.open();
