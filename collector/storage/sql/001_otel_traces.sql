@@ -44,4 +44,8 @@ PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
 -- The deduplication window makes a replayed spool segment (same
 -- insert_deduplication_token) a no-op: exactly once after a store outage.
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
+-- Granules of 1,024 rows, not 8,192: a trace's spans are spread over the
+-- (ServiceName, SpanName) order, and a lookup by id decompresses whole granules
+-- of every column; smaller ones took trace-by-id p99 from 70 ms to 44 ms at
+-- 2,000,000 spans for 1.6 more bytes per span (measured; bench/results).
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
