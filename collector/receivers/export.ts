@@ -5,7 +5,7 @@ import { decodeMetricsProto } from '../otlp/metrics-proto.js';
 import { decodeTracesJson } from '../otlp/traces-json.js';
 import { decodeTracesProto } from '../otlp/traces-proto.js';
 import { encodeExportResponse, exportResponseJson, partialSuccessOf } from '../otlp/responses.js';
-import type { IngestPipeline } from '../pipeline/ingest.js';
+import type { AcceptOutcome, IngestPipeline } from '../pipeline/ingest.js';
 
 export type Signal = 'traces' | 'metrics';
 export type BodyEncoding = 'protobuf' | 'json';
@@ -31,14 +31,28 @@ export function newReceiverStats(): ReceiverStats {
   return { requests: 0, itemsAccepted: 0, itemsRejected: 0, requestsInvalid: 0, requestsRefused: 0 };
 }
 
-/**
- * Items older than the retention: the store would expire them at once, which
- * to the sender would be silent loss, so they are rejected by count and reason.
- */
-function splitExpired<T>(items: T[], timeOf: (item: T) => bigint, cutoffUnixNano: bigint): { kept: T[]; expired: number } {
-  const kept = items.filter((item) => timeOf(item) >= cutoffUnixNano);
-  return { kept, expired: items.length - kept.length };
+/** What differs between signals: how to decode, which time counts for retention, where items go. */
+interface SignalHandling<T> {
+  decode(encoding: BodyEncoding, body: Uint8Array): DecodeResult<T>;
+  timeOf(item: T): bigint;
+  accept(pipeline: IngestPipeline, items: T[]): AcceptOutcome;
+  /** Completes "N … older than the retention". */
+  expiredWhat: string;
 }
+
+const TRACES: SignalHandling<SpanRecord> = {
+  decode: (encoding, body) => (encoding === 'protobuf' ? decodeTracesProto(body) : decodeTracesJson(body)),
+  timeOf: (span) => span.startTimeUnixNano,
+  accept: (pipeline, spans) => pipeline.acceptSpans(spans),
+  expiredWhat: 'spans start',
+};
+
+const METRICS: SignalHandling<MetricPoint> = {
+  decode: (encoding, body) => (encoding === 'protobuf' ? decodeMetricsProto(body) : decodeMetricsJson(body)),
+  timeOf: (point) => point.timeUnixNano,
+  accept: (pipeline, points) => pipeline.acceptMetrics(points),
+  expiredWhat: 'data points are',
+};
 
 /**
  * Decodes and stores one OTLP export request. Shared by the gRPC and HTTP
@@ -52,25 +66,22 @@ export function handleExport(
   body: Uint8Array,
 ): ExportOutcome {
   stats.requests++;
-  let result: DecodeResult<unknown>;
-  let accept: () => ReturnType<IngestPipeline['acceptSpans']>;
-  let kept: number;
-  let expired: number;
-  const cutoff = pipeline.retentionCutoffUnixNano();
+  return signal === 'traces'
+    ? exportWith(TRACES, pipeline, stats, signal, encoding, body)
+    : exportWith(METRICS, pipeline, stats, signal, encoding, body);
+}
+
+function exportWith<T>(
+  handling: SignalHandling<T>,
+  pipeline: IngestPipeline,
+  stats: ReceiverStats,
+  signal: Signal,
+  encoding: BodyEncoding,
+  body: Uint8Array,
+): ExportOutcome {
+  let result: DecodeResult<T>;
   try {
-    if (signal === 'traces') {
-      result = encoding === 'protobuf' ? decodeTracesProto(body) : decodeTracesJson(body);
-      const spans = splitExpired((result as DecodeResult<SpanRecord>).items, (span) => span.startTimeUnixNano, cutoff);
-      ({ expired } = spans);
-      kept = spans.kept.length;
-      accept = () => pipeline.acceptSpans(spans.kept);
-    } else {
-      result = encoding === 'protobuf' ? decodeMetricsProto(body) : decodeMetricsJson(body);
-      const points = splitExpired((result as DecodeResult<MetricPoint>).items, (point) => point.timeUnixNano, cutoff);
-      ({ expired } = points);
-      kept = points.kept.length;
-      accept = () => pipeline.acceptMetrics(points.kept);
-    }
+    result = handling.decode(encoding, body);
   } catch (err) {
     if (isTracemeshError(err, 'TM_ERR_OTLP_MALFORMED')) {
       stats.requestsInvalid++;
@@ -78,17 +89,20 @@ export function handleExport(
     }
     throw err;
   }
-  const outcome = kept > 0 ? accept() : ({ accepted: true } as const);
+  // Items older than the retention would be expired by the store at once, which
+  // to the sender is silent loss: they are rejected by count and reason instead.
+  const cutoff = pipeline.retentionCutoffUnixNano();
+  const kept = result.items.filter((item) => handling.timeOf(item) >= cutoff);
+  const expired = result.items.length - kept.length;
+  const outcome = kept.length > 0 ? handling.accept(pipeline, kept) : ({ accepted: true } as const);
   if (!outcome.accepted) {
     stats.requestsRefused++;
     return { status: 'unavailable', message: outcome.reason, retryAfterSeconds: outcome.retryAfterSeconds };
   }
-  stats.itemsAccepted += kept;
+  stats.itemsAccepted += kept.length;
   stats.itemsRejected += result.rejected + expired;
   const messages = [partialSuccessOf(result)?.errorMessage ?? ''];
-  if (expired > 0) {
-    messages.push(`${expired} ${signal === 'traces' ? 'spans start' : 'data points are'} older than the retention of ${pipeline.retentionText}`);
-  }
+  if (expired > 0) messages.push(`${expired} ${handling.expiredWhat} older than the retention of ${pipeline.retentionText}`);
   return { status: 'ok', rejected: result.rejected + expired, message: messages.filter((m) => m !== '').join('; ') };
 }
 
