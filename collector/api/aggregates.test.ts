@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, insertEdgeCalls, insertSpans, openTestStore, startTestApi } from './test-fixtures.js';
-import type { SpanFixture, TestApi, TestStore } from './test-fixtures.js';
+import { getJson, insertEdgeCalls, insertSpans, openTestStore, startTestApi } from '../../test/support/api-fixtures.js';
+import type { SpanFixture, TestApi, TestStore } from '../../test/support/api-fixtures.js';
 
 const MS = 1_000_000n;
 const MINUTE = 60_000n * MS;

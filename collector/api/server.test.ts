@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestVersion, migrate, schemaVersion } from '../storage/migrations.js';
-import { getJson, openTestStore, startTestApi } from './test-fixtures.js';
-import type { TestApi, TestStore } from './test-fixtures.js';
+import { getJson, openTestStore, startTestApi } from '../../test/support/api-fixtures.js';
+import type { TestApi, TestStore } from '../../test/support/api-fixtures.js';
 
 let db: TestStore;
 let api: TestApi;

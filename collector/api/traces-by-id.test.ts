@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiSpan } from './span-json.js';
-import { insertSpans, openTestStore } from './test-fixtures.js';
-import type { SpanFixture, TestStore } from './test-fixtures.js';
+import { insertSpans, openTestStore } from '../../test/support/api-fixtures.js';
+import type { SpanFixture, TestStore } from '../../test/support/api-fixtures.js';
 import { getTrace } from './traces-by-id.js';
 
 const MS = 1_000_000n;

@@ -1,19 +1,10 @@
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { commands } from './commands/index.js';
-import { runCli } from './run-cli.js';
+import { runCaptured } from '../../test/support/api-fixtures.js';
+import type { CliResult } from '../../test/support/api-fixtures.js';
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  // Never resolves: a command that got this far would run until stopped, which these tests must not reach.
-  const stopSignal = new Promise<string>(() => {});
-  const code = await runCli(commands, argv, { stdout, stderr, stopSignal });
-  return { code, stdout: out, stderr: err };
+function cli(...argv: string[]): Promise<CliResult> {
+  return runCaptured(commands, argv);
 }
 
 describe('tracemesh CLI', () => {

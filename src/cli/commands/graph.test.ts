@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closedPort, insertEdgeCalls, openTestStore, runCaptured, startTestApi } from '../../../collector/api/test-fixtures.js';
-import type { CliResult, TestApi, TestStore } from '../../../collector/api/test-fixtures.js';
+import { closedPort, insertEdgeCalls, openTestStore, runCaptured, startTestApi } from '../../../test/support/api-fixtures.js';
+import type { CliResult, TestApi, TestStore } from '../../../test/support/api-fixtures.js';
 import { graphCommand } from './graph.js';
 
 const MS = 1_000_000n;

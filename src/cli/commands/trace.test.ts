@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_TRACE_IDS, closedPort, insertSpans, openTestStore, runCaptured, sampleTraces, startTestApi } from '../../../collector/api/test-fixtures.js';
-import type { CliResult, TestApi, TestStore } from '../../../collector/api/test-fixtures.js';
+import { SAMPLE_TRACE_IDS, closedPort, insertSpans, openTestStore, runCaptured, sampleTraces, startTestApi } from '../../../test/support/api-fixtures.js';
+import type { CliResult, TestApi, TestStore } from '../../../test/support/api-fixtures.js';
 import type { ApiSpan } from '../../../collector/api/span-json.js';
 import { renderSpanTree, traceCommand } from './trace.js';
 

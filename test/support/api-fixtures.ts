@@ -13,12 +13,12 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Command, CommandIo } from '../../src/cli/command.js';
 import { runCli } from '../../src/cli/run-cli.js';
-import type { Attribute, SpanKindName, StatusCodeName } from '../model.js';
-import { migrate } from '../storage/migrations.js';
-import { openStore } from '../storage/store.js';
-import type { Store } from '../storage/store.js';
-import { createQueryApi } from './server.js';
-import type { QueryApiOptions } from './server.js';
+import type { Attribute, SpanKindName, StatusCodeName } from '../../collector/model.js';
+import { migrate } from '../../collector/storage/migrations.js';
+import { openStore } from '../../collector/storage/store.js';
+import type { Store } from '../../collector/storage/store.js';
+import { createQueryApi } from '../../collector/api/server.js';
+import type { QueryApiOptions } from '../../collector/api/server.js';
 
 export interface TestStore {
   store: Store;
