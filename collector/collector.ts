@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { errorMessage } from '../src/lib/errors.js';
+import { errorMessage, isTracemeshError } from '../src/lib/errors.js';
 import { createQueryApi } from './api/server.js';
 import { DEFAULT_INGEST_OPTIONS, IngestPipeline } from './pipeline/ingest.js';
 import type { IngestOptions } from './pipeline/ingest.js';
@@ -23,6 +23,8 @@ export interface CollectorConfig {
   otlpHttpPort: number;
   apiPort: number;
   retentionSeconds: number;
+  /** How long start-up waits for an unreachable store (a ClickHouse server still starting) before giving up. */
+  storeWaitMs: number;
   ingest: IngestOptions;
   serviceGraph: ServiceGraphOptions;
   log: (message: string) => void;
@@ -41,6 +43,7 @@ export function collectorConfig(overrides: Partial<CollectorConfig> = {}): Colle
     otlpHttpPort: 4318,
     apiPort: 16686,
     retentionSeconds: 7 * 86_400,
+    storeWaitMs: 60_000,
     ingest: DEFAULT_INGEST_OPTIONS,
     serviceGraph: DEFAULT_SERVICE_GRAPH_OPTIONS,
     log: () => {},
@@ -109,7 +112,7 @@ export class Collector {
 
   async start(): Promise<void> {
     this.#started = true;
-    await migrate(this.store);
+    await this.#migrateOnceReachable();
     await applyRetention(this.store, this.config.retentionSeconds);
     this.spool.open();
     this.pipeline.start();
@@ -117,6 +120,26 @@ export class Collector {
     await this.http.start();
     await this.api.listen({ host: this.config.host, port: this.config.apiPort });
     this.#ready = true;
+  }
+
+  /**
+   * Migrates, waiting for the store while it cannot be reached (in a compose
+   * stack the collector may start before ClickHouse). A failing migration
+   * statement is not waited for: that is a real error.
+   */
+  async #migrateOnceReachable(): Promise<void> {
+    const deadline = Date.now() + this.config.storeWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await migrate(this.store);
+        return;
+      } catch (err) {
+        if (!isTracemeshError(err, 'TM_ERR_STORE_QUERY') || Date.now() >= deadline) throw err;
+        const delay = Math.min(5_000, 250 * 2 ** attempt, Math.max(0, deadline - Date.now()));
+        this.config.log(`store not reachable yet, retrying in ${delay} ms: ${errorMessage(err)}`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   async shutdown(drainMs = 10_000): Promise<void> {

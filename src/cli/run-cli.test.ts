@@ -37,6 +37,7 @@ describe('tracemesh CLI', () => {
     [['--api-port', '70000'], "--api-port: '70000' is not a port (0-65535)"],
     [['--ttl', '5x'], "--ttl: '5x' is not a duration"],
     [['--ttl', '10m'], "--ttl: '10m' is shorter than the 1h minimum"],
+    [['--store-wait', 'soon'], "--store-wait: 'soon' is not a duration"],
     [['--spool-limit', 'lots'], "--spool-limit: 'lots' is not a size"],
     [['--clickhouse-url', 'ftp://x'], "--clickhouse-url: 'ftp://x' is not an http:// or https:// URL"],
     [['--data-dir', '/tmp/x', '--clickhouse-url', 'http://ch:8123'], '--data-dir and --clickhouse-url exclude each other'],

@@ -35,7 +35,7 @@ function literal(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-export async function startClickHouseHttpShim(dataDir: string): Promise<ClickHouseHttpShim> {
+export async function startClickHouseHttpShim(dataDir: string, port = 0): Promise<ClickHouseHttpShim> {
   const shim = { url: '', requests: 0, close: async () => {} };
   const server = createServer((req, res) => {
     shim.requests++;
@@ -83,7 +83,7 @@ export async function startClickHouseHttpShim(dataDir: string): Promise<ClickHou
       }
     })();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   shim.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   shim.close = () =>
     new Promise<void>((resolve) => {

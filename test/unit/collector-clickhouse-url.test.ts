@@ -29,6 +29,22 @@ afterAll(async () => {
 });
 
 describe('--clickhouse-url: the same code path over ClickHouse HTTP', () => {
+  it('waits at start-up for a server that is not up yet', async () => {
+    const lateShim = await startClickHouseHttpShim(engineDir);
+    const url = lateShim.url;
+    await lateShim.close();
+    const logged: string[] = [];
+    const starting = startCollector({ store: { kind: 'http', url }, log: (m) => logged.push(m) });
+    await eventually(async () => (logged.some((m) => m.startsWith('store not reachable yet')) ? true : undefined), 'a retry to be logged');
+    const port = Number(new URL(url).port);
+    const late = await startClickHouseHttpShim(engineDir, port);
+    const collector = await starting;
+    expect(collector.collector.ready).toBe(true);
+    await collector.stop();
+    await late.close();
+  });
+
+
   it('migrates, stores spans from the SDK and answers the query API through HTTP', async () => {
     expect(running.collector.ready).toBe(true);
     const provider = new BasicTracerProvider({

@@ -29,6 +29,7 @@ export const collectorCommand: Command = {
     'otlp-http-port': { type: 'string', valueName: 'PORT', description: 'OTLP/HTTP port', default: '4318' },
     'api-port': { type: 'string', valueName: 'PORT', description: 'query API port', default: '16686' },
     ttl: { type: 'string', valueName: 'DURATION', description: 'how long spans, metrics and aggregates are kept', default: '7d' },
+    'store-wait': { type: 'string', valueName: 'DURATION', description: 'how long start-up waits for an unreachable ClickHouse server', default: '60s' },
   },
   examples: [
     'tracemesh collector',
@@ -48,6 +49,7 @@ export const collectorCommand: Command = {
     const ttl = durationFlag(args, 'ttl', '7d');
     const retentionSeconds = Number(ttl.nanos / 1_000_000_000n);
     if (retentionSeconds < 3600) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--ttl: '${ttl.text}' is shorter than the 1h minimum`);
+    const storeWaitMs = Number(durationFlag(args, 'store-wait', '60s').nanos / 1_000_000n);
     const spoolLimitBytes = parseBytes(stringFlag(args, 'spool-limit') ?? '2GiB', '--spool-limit');
     const log = (message: string): void => {
       io.stderr.write(`${new Date().toISOString()} collector: ${message}\n`);
@@ -61,6 +63,7 @@ export const collectorCommand: Command = {
         otlpHttpPort: portFlag(args, 'otlp-http-port', 4318),
         apiPort: portFlag(args, 'api-port', 16686),
         retentionSeconds,
+        storeWaitMs,
         ingest: { ...DEFAULT_INGEST_OPTIONS, spoolLimitBytes },
         log,
       }),
