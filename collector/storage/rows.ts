@@ -2,10 +2,10 @@ import type { Attribute, MetricPoint, MetricPointBase, ResourceInfo, ScopeInfo, 
 import type { EdgeCall } from '../pipeline/edge-call.js';
 
 /**
- * JSONEachRow lines for the ClickHouse tables, written by hand because this is
- * the collector's hot path: one string concatenation per row, JSON.stringify
- * only for strings, and the resource and scope parts built once per
- * ResourceSpans / ScopeSpans (they are shared objects) and reused for every span.
+ * JSONEachRow lines for the tables whose spool files are JSON (edge calls and
+ * metrics; spans are RowBinary, span-row-binary.ts). Written by hand: one string
+ * concatenation per row, JSON.stringify only for strings, and the resource and
+ * scope parts built once per ResourceSpans / ScopeSpans (shared objects).
  */
 
 const NANOS_PER_SECOND = 1_000_000_000n;
@@ -109,7 +109,11 @@ function linksPart(span: SpanRecord): string {
   return ',"Links.TraceId":[' + traceIds + '],"Links.SpanId":[' + spanIds + '],"Links.TraceState":[' + states + '],"Links.Attributes":[' + values + '],"Links.AttributeTypes":[' + types + ']';
 }
 
-/** One otel_traces row. Ids are hex from the decoder, so they need no escaping. */
+/**
+ * One otel_traces row as JSON. Not the spool format (spans travel as RowBinary,
+ * span-row-binary.ts): the benchmark's JSON comparison and the test that both
+ * forms store the same row use it. Ids are hex from the decoder, so they need no escaping.
+ */
 export function spanRow(span: SpanRecord): string {
   return (
     '{"Timestamp":"' + nanosText(span.startTimeUnixNano) +
