@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { backoffMs, sleep } from '../src/lib/backoff.js';
 import { errorMessage, isTracemeshError } from '../src/lib/errors.js';
 import { createQueryApi } from './api/server.js';
 import { DEFAULT_INGEST_OPTIONS, IngestPipeline } from './pipeline/ingest.js';
@@ -135,9 +136,10 @@ export class Collector {
         return;
       } catch (err) {
         if (!isTracemeshError(err, 'TM_ERR_STORE_QUERY') || Date.now() >= deadline) throw err;
-        const delay = Math.min(5_000, 250 * 2 ** attempt, Math.max(0, deadline - Date.now()));
+        const delay = Math.min(backoffMs(attempt), Math.max(0, deadline - Date.now()));
         this.config.log(`store not reachable yet, retrying in ${delay} ms: ${errorMessage(err)}`);
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        // Nothing listens yet: this wait is what keeps the process running.
+        await sleep(delay, { holdProcess: true });
       }
     }
   }

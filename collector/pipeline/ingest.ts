@@ -1,3 +1,4 @@
+import { backoffMs, sleep } from '../../src/lib/backoff.js';
 import { errorMessage } from '../../src/lib/errors.js';
 import type { MetricPoint, SpanRecord } from '../model.js';
 import { RowBinaryWriter } from '../storage/row-binary.js';
@@ -214,7 +215,7 @@ export class IngestPipeline {
       } catch (err) {
         this.stats.segmentWriteFailures++;
         this.#options.log(`cannot write spool segment ${segmentId} (attempt ${attempt + 1}): ${errorMessage(err)}`);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)).unref());
+        await sleep(backoffMs(attempt));
       }
     }
     this.#sealingBytes -= segment.bytes;

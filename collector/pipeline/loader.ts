@@ -1,3 +1,4 @@
+import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, backoffMs } from '../../src/lib/backoff.js';
 import { errorMessage } from '../../src/lib/errors.js';
 import type { Store } from '../storage/store.js';
 import type { Spool, SpoolFile } from './spool.js';
@@ -8,7 +9,7 @@ export interface LoaderOptions {
   log: (message: string) => void;
 }
 
-export const DEFAULT_LOADER_OPTIONS: LoaderOptions = { retryMinMs: 250, retryMaxMs: 5_000, log: () => {} };
+export const DEFAULT_LOADER_OPTIONS: LoaderOptions = { retryMinMs: BACKOFF_MIN_MS, retryMaxMs: BACKOFF_MAX_MS, log: () => {} };
 
 export interface LoaderStats {
   loadedFiles: number;
@@ -97,7 +98,7 @@ export class SpoolLoader {
   }
 
   async #run(): Promise<void> {
-    let delay = this.#options.retryMinMs;
+    let failures = 0;
     while (!this.#stopped) {
       const file = this.#spool.oldest();
       if (file === undefined) {
@@ -108,7 +109,7 @@ export class SpoolLoader {
       try {
         await this.#load(file);
         this.#healthy = true;
-        delay = this.#options.retryMinMs;
+        failures = 0;
       } catch (err) {
         this.stats.failedAttempts++;
         if (isDataError(err)) {
@@ -120,8 +121,7 @@ export class SpoolLoader {
         if (this.#healthy) this.#options.log(`store unavailable, keeping segments on disk and retrying: ${errorMessage(err)}`);
         this.#healthy = false;
         this.#lastError = errorMessage(err);
-        await this.#pause(delay);
-        delay = Math.min(delay * 2, this.#options.retryMaxMs);
+        await this.#pause(backoffMs(failures++, this.#options.retryMinMs, this.#options.retryMaxMs));
       }
     }
   }
