@@ -17,7 +17,15 @@ export type ErrorCode =
   | 'TM_ERR_API_BAD_PARAM'
   | 'TM_ERR_API_NOT_FOUND'
   | 'TM_ERR_API_UNREACHABLE'
-  | 'TM_ERR_API_INTERNAL';
+  | 'TM_ERR_API_INTERNAL'
+  | 'TM_ERR_CONFIG_READ'
+  | 'TM_ERR_CONFIG_INVALID'
+  | 'TM_ERR_PROXY_LISTEN'
+  | 'TM_ERR_PROXY_MODE_UNAVAILABLE'
+  | 'TM_ERR_HTTP_MALFORMED'
+  | 'TM_ERR_HTTP_TOO_LARGE'
+  | 'TM_ERR_UPSTREAM'
+  | 'TM_ERR_TELEMETRY_EXPORT';
 
 export class TracemeshError extends Error {
   readonly code: ErrorCode;

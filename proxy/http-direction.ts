@@ -1,0 +1,27 @@
+/**
+ * What makes inbound and outbound HTTP different, as one small object built
+ * in inbound.ts / outbound.ts and handed to the HTTP/1 and HTTP/2 paths: where
+ * a request goes and which span kind it makes. The protocol paths hold no
+ * direction-specific branches beyond reading this.
+ */
+import type { Cluster } from './clusters/types.js';
+import type { ProxySpanKind } from './telemetry/span-record.js';
+import type { Direction } from './telemetry/telemetry.js';
+
+export interface HttpRouteTarget {
+  readonly cluster: Cluster;
+  /** Route name for spans/metrics; '' until Route documents exist (issue 5). */
+  readonly routeName: string;
+}
+
+export interface HttpDirection {
+  readonly direction: Direction;
+  /** Inbound requests are served (SERVER spans); outbound attempts are calls (CLIENT spans). */
+  readonly spanKind: ProxySpanKind;
+  /**
+   * The target of a request. Inbound: the local app, whatever the authority.
+   * Outbound: the service the authority names (absolute-form URI or Host /
+   * :authority, or the CONNECT target). Undefined → 404 NR.
+   */
+  route(host: string, port: number): HttpRouteTarget | undefined;
+}

@@ -1,0 +1,65 @@
+/**
+ * Span attribute names the proxy writes. OpenTelemetry semantic conventions
+ * (HTTP and RPC, stable names) first, then the mesh's own `tracemesh.*`
+ * attributes. Every protocol path uses these constants, so a query or a
+ * dashboard can rely on one spelling.
+ */
+
+// HTTP semantic conventions (stable, v1.23+).
+export const HTTP_REQUEST_METHOD = 'http.request.method';
+export const HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
+export const HTTP_REQUEST_BODY_SIZE = 'http.request.body.size';
+export const HTTP_RESPONSE_BODY_SIZE = 'http.response.body.size';
+export const HTTP_ROUTE = 'http.route';
+export const URL_PATH = 'url.path';
+export const URL_QUERY = 'url.query';
+export const URL_SCHEME = 'url.scheme';
+export const URL_FULL = 'url.full';
+export const SERVER_ADDRESS = 'server.address';
+export const SERVER_PORT = 'server.port';
+export const CLIENT_ADDRESS = 'client.address';
+export const CLIENT_PORT = 'client.port';
+export const NETWORK_PEER_ADDRESS = 'network.peer.address';
+export const NETWORK_PEER_PORT = 'network.peer.port';
+export const NETWORK_PROTOCOL_NAME = 'network.protocol.name';
+export const NETWORK_PROTOCOL_VERSION = 'network.protocol.version';
+export const NETWORK_TRANSPORT = 'network.transport';
+export const USER_AGENT_ORIGINAL = 'user_agent.original';
+export const ERROR_TYPE = 'error.type';
+/** Read by the collector's service graph for client spans without a server peer. */
+export const PEER_SERVICE = 'peer.service';
+
+// RPC semantic conventions.
+export const RPC_SYSTEM = 'rpc.system';
+export const RPC_SERVICE = 'rpc.service';
+export const RPC_METHOD = 'rpc.method';
+export const RPC_GRPC_STATUS_CODE = 'rpc.grpc.status_code';
+
+// TLS passed through: the server name from the ClientHello.
+export const TLS_SERVER_NAME = 'tls.server.name';
+
+// Mesh attributes.
+export const MESH_DIRECTION = 'tracemesh.direction'; // inbound | outbound
+export const MESH_PROTOCOL = 'tracemesh.protocol'; // http1 | http2 | grpc | tcp | tls
+export const MESH_SOURCE_SERVICE = 'tracemesh.source.service';
+export const MESH_SOURCE_NAMESPACE = 'tracemesh.source.namespace';
+export const MESH_SOURCE_VERSION = 'tracemesh.source.version';
+export const MESH_DESTINATION_SERVICE = 'tracemesh.destination.service';
+export const MESH_DESTINATION_NAMESPACE = 'tracemesh.destination.namespace';
+export const MESH_DESTINATION_VERSION = 'tracemesh.destination.version';
+export const MESH_ROUTE = 'tracemesh.route';
+export const MESH_RESPONSE_FLAGS = 'tracemesh.response_flags';
+export const MESH_ATTEMPT = 'tracemesh.attempt';
+export const MESH_UPSTREAM_ADDRESS = 'tracemesh.upstream.address';
+export const MESH_REQUEST_ID = 'tracemesh.request_id';
+export const MESH_BYTES_RECEIVED = 'tracemesh.tcp.bytes_received';
+export const MESH_BYTES_SENT = 'tracemesh.tcp.bytes_sent';
+
+/**
+ * Peer metadata headers: the outbound proxy tells the inbound proxy who is
+ * calling (Istio does the same with x-envoy-peer-metadata). The inbound proxy
+ * reads and strips them before the app sees the request.
+ */
+export const SOURCE_SERVICE_HEADER = 'x-tracemesh-source-service';
+export const SOURCE_NAMESPACE_HEADER = 'x-tracemesh-source-namespace';
+export const SOURCE_VERSION_HEADER = 'x-tracemesh-source-version';

@@ -1,0 +1,43 @@
+/**
+ * What a protocol path hands to telemetry when a span ends. The hot path fills
+ * a plain record (no SDK objects per request); a SpanSink turns records into
+ * OTLP. Times are epoch milliseconds with a sub-millisecond fraction (from
+ * `performance.timeOrigin + performance.now()`), so durations keep
+ * microsecond resolution without bigint arithmetic per request.
+ */
+export type ProxySpanKind = 'server' | 'client';
+export type ProxySpanStatus = 'unset' | 'ok' | 'error';
+export type AttributeValue = string | number | boolean;
+
+export interface ProxySpanRecord {
+  traceId: string; // 32 lowercase hex
+  spanId: string; // 16 lowercase hex
+  parentSpanId: string; // '' for a root span
+  traceState: string; // W3C tracestate, kept as received
+  sampled: boolean;
+  name: string;
+  kind: ProxySpanKind;
+  startTimeMs: number;
+  endTimeMs: number;
+  status: ProxySpanStatus;
+  statusMessage: string;
+  attributes: Record<string, AttributeValue>;
+}
+
+/**
+ * Takes finished spans. `record` never blocks and never throws: when its
+ * bounded queue is full it drops the span and counts it.
+ */
+export interface SpanSink {
+  record(span: ProxySpanRecord): void;
+  /** Spans dropped because the queue was full or the export failed. */
+  readonly droppedSpans: number;
+  forceFlush(): Promise<void>;
+  /** Safe to call twice. */
+  shutdown(): Promise<void>;
+}
+
+/** Epoch milliseconds with a sub-millisecond fraction. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
