@@ -1,0 +1,109 @@
+/**
+ * A ClusterRegistry built once from Service specs: one cluster per service
+ * port, endpoints in round robin, names resolved through a Map of every form
+ * a client may write. Built anew (not mutated) when the configuration changes.
+ */
+import type { EndpointSpec, ServiceSpec } from '../../src/config/types.js';
+import type { Cluster, ClusterEndpoint, ClusterRegistry, ServicePort } from './types.js';
+
+function makeEndpoint(spec: EndpointSpec): ClusterEndpoint {
+  return {
+    address: spec.address,
+    port: spec.port,
+    labels: spec.labels,
+    version: spec.labels['version'] ?? '',
+    key: spec.address.includes(':') ? `[${spec.address}]:${spec.port}` : `${spec.address}:${spec.port}`,
+    activeRequests: 0,
+    totalRequests: 0,
+    failedRequests: 0,
+    consecutiveFailures: 0,
+    lastFailure: '',
+  };
+}
+
+class RoundRobinCluster implements Cluster {
+  readonly name: string;
+  private next = 0;
+
+  constructor(
+    readonly service: string,
+    readonly namespace: string,
+    readonly port: ServicePort,
+    readonly endpoints: readonly ClusterEndpoint[],
+  ) {
+    this.name = `${service}.${namespace}:${port.port}`;
+  }
+
+  pick(): ClusterEndpoint | undefined {
+    const count = this.endpoints.length;
+    if (count === 0) return undefined;
+    const endpoint = this.endpoints[this.next % count];
+    this.next = (this.next + 1) % count;
+    return endpoint;
+  }
+
+  onRequestStart(endpoint: ClusterEndpoint): void {
+    endpoint.activeRequests++;
+    endpoint.totalRequests++;
+  }
+
+  onRequestEnd(endpoint: ClusterEndpoint, failure: string | undefined): void {
+    endpoint.activeRequests--;
+    if (failure === undefined) {
+      endpoint.consecutiveFailures = 0;
+    } else {
+      endpoint.failedRequests++;
+      endpoint.consecutiveFailures++;
+      endpoint.lastFailure = failure;
+    }
+  }
+}
+
+/** The names a client may use for a service in a namespace, Kubernetes-style. */
+function hostNames(name: string, namespace: string): string[] {
+  return [name, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`];
+}
+
+class StaticRegistry implements ClusterRegistry {
+  readonly clusters: readonly Cluster[];
+  private readonly byHostPort = new Map<string, Cluster>();
+
+  constructor(
+    services: readonly ServiceSpec[],
+    readonly version: string,
+  ) {
+    const clusters: Cluster[] = [];
+    for (const service of services) {
+      // Endpoints are shared by every port of a service only when they list
+      // no port of their own per service port; a static endpoint names one port,
+      // so each service port gets its own endpoint objects.
+      for (const port of service.ports) {
+        const cluster = new RoundRobinCluster(service.name, service.namespace, port, service.endpoints.map(makeEndpoint));
+        clusters.push(cluster);
+        for (const host of [...hostNames(service.name, service.namespace), ...service.vips]) {
+          const key = `${host.toLowerCase()}:${port.port}`;
+          // The short name belongs to the first namespace that claims it (documents order).
+          if (!this.byHostPort.has(key)) this.byHostPort.set(key, cluster);
+        }
+      }
+    }
+    this.clusters = clusters;
+  }
+
+  resolve(host: string, port: number): Cluster | undefined {
+    return this.byHostPort.get(`${host.toLowerCase()}:${port}`);
+  }
+}
+
+export function createStaticRegistry(services: readonly ServiceSpec[], version: string): ClusterRegistry {
+  return new StaticRegistry(services, version);
+}
+
+/**
+ * The inbound side's one cluster: the local app on 127.0.0.1:appPort. Its
+ * protocol is only a hint; inbound detection decides per connection.
+ */
+export function appCluster(service: string, namespace: string, version: string, appPort: number): Cluster {
+  const port: ServicePort = { name: 'app', port: appPort, protocol: 'http' };
+  return new RoundRobinCluster(service, namespace, port, [makeEndpoint({ address: '127.0.0.1', port: appPort, labels: { version } })]);
+}
