@@ -1,0 +1,251 @@
+/**
+ * One HTTP or gRPC exchange as both protocol paths see it, and the single
+ * function that turns a finished exchange into the span, the metric labels
+ * and the access-log line. HTTP/1 and HTTP/2 fill an HttpObservation (one
+ * object per request, every field set in the constructor so V8 keeps one
+ * shape) and call finishHttpObservation once; neither builds spans itself.
+ */
+import type { ResponseFlag } from '../errors-to-wire.js';
+import * as A from './attributes.js';
+import { newSpanId, newTraceId, type TraceContext } from './trace-context.js';
+import type { AttributeValue, ProxySpanKind, ProxySpanRecord } from './span-record.js';
+import { nowMs } from './span-record.js';
+import type { AccessLogEntry, Direction, MeshProtocol, RequestLabels, Telemetry } from './telemetry.js';
+
+export class HttpObservation {
+  // Trace identity: this proxy's span, and the context it continues.
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+  readonly traceState: string;
+  readonly sampled: boolean;
+  readonly startTimeMs: number;
+  endTimeMs = 0;
+
+  // Request.
+  method = '';
+  scheme = 'http';
+  /** Host and port as the client addressed them (authority / Host / absolute URI). */
+  host = '';
+  port = 0;
+  path = '';
+  query = '';
+  userAgent = '';
+  requestId = '';
+  clientAddress = '';
+  clientPort = 0;
+  requestBytes = 0;
+  /** gRPC: "package.Service" and "Method" from the path; '' otherwise. */
+  rpcService = '';
+  rpcMethod = '';
+
+  // Who calls whom. For outbound the source is this workload; for inbound the
+  // peer metadata headers name it.
+  sourceService = '';
+  sourceNamespace = '';
+  sourceVersion = '';
+  destinationService = '';
+  destinationNamespace = '';
+  destinationVersion = '';
+  routeName = '';
+  /** The endpoint chosen ("address:port"), '' when none was. */
+  upstreamAddress = '';
+  upstreamPort = 0;
+  attempt = 1;
+
+  // Response.
+  statusCode = 0;
+  /** gRPC status from trailers (or a trailers-only response), -1 when not gRPC or unknown. */
+  grpcStatus = -1;
+  responseBytes = 0;
+  flags: ResponseFlag[] = [];
+  /** Why the exchange failed, for the span status message; '' when it did not. */
+  errorMessage = '';
+
+  constructor(
+    readonly direction: Direction,
+    readonly kind: ProxySpanKind,
+    readonly protocol: MeshProtocol,
+    incoming: TraceContext | undefined,
+  ) {
+    this.startTimeMs = nowMs();
+    if (incoming === undefined) {
+      this.traceId = newTraceId();
+      this.parentSpanId = '';
+      this.traceState = '';
+      this.sampled = true;
+    } else {
+      this.traceId = incoming.traceId;
+      this.parentSpanId = incoming.spanId;
+      this.traceState = incoming.traceState;
+      this.sampled = incoming.sampled;
+    }
+    this.spanId = newSpanId();
+  }
+
+  addFlag(flag: ResponseFlag, message: string): void {
+    if (!this.flags.includes(flag)) this.flags.push(flag);
+    if (this.errorMessage === '') this.errorMessage = message;
+  }
+}
+
+function flagsText(flags: readonly ResponseFlag[]): string {
+  return flags.length === 0 ? '-' : flags.join(',');
+}
+
+/**
+ * Semantic conventions: a server span is an error for 5xx only, a client span
+ * for 4xx and 5xx; gRPC decides by grpc-status (server: UNKNOWN, DEADLINE_EXCEEDED,
+ * UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS; client: any non-OK). Any
+ * response flag makes it an error.
+ */
+function isError(obs: HttpObservation): boolean {
+  if (obs.flags.length > 0) return true;
+  if (obs.grpcStatus >= 0) {
+    if (obs.kind === 'client') return obs.grpcStatus !== 0;
+    return obs.grpcStatus === 2 || obs.grpcStatus === 4 || obs.grpcStatus === 12 || obs.grpcStatus === 13 || obs.grpcStatus === 14 || obs.grpcStatus === 15;
+  }
+  if (obs.statusCode === 0) return true; // no response at all
+  return obs.kind === 'client' ? obs.statusCode >= 400 : obs.statusCode >= 500;
+}
+
+function spanName(obs: HttpObservation): string {
+  if (obs.rpcService !== '') return `${obs.rpcService}/${obs.rpcMethod}`;
+  if (obs.routeName !== '') return `${obs.method} ${obs.routeName}`;
+  return obs.method === '' ? 'HTTP' : obs.method;
+}
+
+function spanAttributes(obs: HttpObservation, flags: string): Record<string, AttributeValue> {
+  const attrs: Record<string, AttributeValue> = {
+    [A.HTTP_REQUEST_METHOD]: obs.method,
+    [A.URL_PATH]: obs.path,
+    [A.URL_SCHEME]: obs.scheme,
+    [A.SERVER_ADDRESS]: obs.host,
+    [A.SERVER_PORT]: obs.port,
+    [A.CLIENT_ADDRESS]: obs.clientAddress,
+    [A.CLIENT_PORT]: obs.clientPort,
+    [A.NETWORK_PROTOCOL_NAME]: 'http',
+    [A.NETWORK_PROTOCOL_VERSION]: obs.protocol === 'http1' ? '1.1' : '2',
+    [A.HTTP_REQUEST_BODY_SIZE]: obs.requestBytes,
+    [A.HTTP_RESPONSE_BODY_SIZE]: obs.responseBytes,
+    [A.MESH_DIRECTION]: obs.direction,
+    [A.MESH_PROTOCOL]: obs.protocol,
+    [A.MESH_SOURCE_SERVICE]: obs.sourceService,
+    [A.MESH_SOURCE_NAMESPACE]: obs.sourceNamespace,
+    [A.MESH_SOURCE_VERSION]: obs.sourceVersion,
+    [A.MESH_DESTINATION_SERVICE]: obs.destinationService,
+    [A.MESH_DESTINATION_NAMESPACE]: obs.destinationNamespace,
+    [A.MESH_DESTINATION_VERSION]: obs.destinationVersion,
+    [A.MESH_RESPONSE_FLAGS]: flags,
+    [A.MESH_ATTEMPT]: obs.attempt,
+  };
+  if (obs.statusCode !== 0) attrs[A.HTTP_RESPONSE_STATUS_CODE] = obs.statusCode;
+  if (obs.query !== '') attrs[A.URL_QUERY] = obs.query;
+  if (obs.userAgent !== '') attrs[A.USER_AGENT_ORIGINAL] = obs.userAgent;
+  if (obs.requestId !== '') attrs[A.MESH_REQUEST_ID] = obs.requestId;
+  if (obs.routeName !== '') attrs[A.MESH_ROUTE] = obs.routeName;
+  if (obs.upstreamAddress !== '') {
+    attrs[A.MESH_UPSTREAM_ADDRESS] = `${obs.upstreamAddress}:${obs.upstreamPort}`;
+    if (obs.kind === 'client') {
+      attrs[A.NETWORK_PEER_ADDRESS] = obs.upstreamAddress;
+      attrs[A.NETWORK_PEER_PORT] = obs.upstreamPort;
+    }
+  }
+  if (obs.kind === 'client' && obs.destinationService !== '') attrs[A.PEER_SERVICE] = obs.destinationService;
+  if (obs.rpcService !== '') {
+    attrs[A.RPC_SYSTEM] = 'grpc';
+    attrs[A.RPC_SERVICE] = obs.rpcService;
+    attrs[A.RPC_METHOD] = obs.rpcMethod;
+    if (obs.grpcStatus >= 0) attrs[A.RPC_GRPC_STATUS_CODE] = obs.grpcStatus;
+  }
+  if (obs.flags.length > 0) attrs[A.ERROR_TYPE] = obs.flags[0] as string;
+  else if (obs.statusCode >= 500 || (obs.kind === 'client' && obs.statusCode >= 400)) attrs[A.ERROR_TYPE] = String(obs.statusCode);
+  return attrs;
+}
+
+/** Ends the exchange: one span (when sampled), one metrics update, one access-log line (when enabled). */
+export function finishHttpObservation(telemetry: Telemetry, obs: HttpObservation): void {
+  obs.endTimeMs = nowMs();
+  const flags = flagsText(obs.flags);
+  const error = isError(obs);
+  if (obs.sampled) {
+    const span: ProxySpanRecord = {
+      traceId: obs.traceId,
+      spanId: obs.spanId,
+      parentSpanId: obs.parentSpanId,
+      traceState: obs.traceState,
+      sampled: true,
+      name: spanName(obs),
+      kind: obs.kind,
+      startTimeMs: obs.startTimeMs,
+      endTimeMs: obs.endTimeMs,
+      status: error ? 'error' : 'unset',
+      statusMessage: error ? obs.errorMessage : '',
+      attributes: spanAttributes(obs, flags),
+    };
+    telemetry.spans.record(span);
+  }
+  const durationMs = obs.endTimeMs - obs.startTimeMs;
+  const labels: RequestLabels = {
+    direction: obs.direction,
+    protocol: obs.protocol,
+    sourceService: obs.sourceService,
+    sourceNamespace: obs.sourceNamespace,
+    sourceVersion: obs.sourceVersion,
+    destinationService: obs.destinationService,
+    destinationNamespace: obs.destinationNamespace,
+    destinationVersion: obs.destinationVersion,
+    responseCode: String(obs.statusCode),
+    grpcStatus: obs.grpcStatus >= 0 ? String(obs.grpcStatus) : '',
+    responseFlags: flags,
+  };
+  telemetry.metrics.recordRequest(labels, durationMs, obs.requestBytes, obs.responseBytes);
+  const log = telemetry.accessLog;
+  if (log !== undefined) {
+    const entry: AccessLogEntry = {
+      start_time: new Date(obs.startTimeMs).toISOString(),
+      direction: obs.direction,
+      protocol: obs.protocol,
+      method: obs.method,
+      authority: obs.port === 0 ? obs.host : `${obs.host}:${obs.port}`,
+      path: obs.query === '' ? obs.path : `${obs.path}?${obs.query}`,
+      response_code: obs.statusCode,
+      grpc_status: labels.grpcStatus,
+      response_flags: flags,
+      bytes_received: obs.requestBytes,
+      bytes_sent: obs.responseBytes,
+      duration_ms: Math.round(durationMs * 1000) / 1000,
+      upstream_host: obs.upstreamAddress === '' ? '' : `${obs.upstreamAddress}:${obs.upstreamPort}`,
+      downstream_remote_address: `${obs.clientAddress}:${obs.clientPort}`,
+      source_service: obs.sourceService,
+      destination_service: obs.destinationService,
+      request_id: obs.requestId,
+      trace_id: obs.traceId,
+      user_agent: obs.userAgent,
+    };
+    log.write(entry);
+  }
+}
+
+/** Fills source/destination from this workload and the peer: the one rule for both directions. */
+export function setPeers(
+  obs: HttpObservation,
+  self: { service: string; namespace: string; version: string },
+  peer: { service: string; namespace: string; version: string },
+): void {
+  if (obs.direction === 'inbound') {
+    obs.sourceService = peer.service;
+    obs.sourceNamespace = peer.namespace;
+    obs.sourceVersion = peer.version;
+    obs.destinationService = self.service;
+    obs.destinationNamespace = self.namespace;
+    obs.destinationVersion = self.version;
+  } else {
+    obs.sourceService = self.service;
+    obs.sourceNamespace = self.namespace;
+    obs.sourceVersion = self.version;
+    obs.destinationService = peer.service;
+    obs.destinationNamespace = peer.namespace;
+    obs.destinationVersion = peer.version;
+  }
+}
