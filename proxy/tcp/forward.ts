@@ -1,0 +1,219 @@
+/**
+ * Opaque TCP (and TLS passed through): connect to an endpoint, replay the
+ * bytes detection already read, pipe both ways with backpressure and
+ * half-close, and report one span per connection with the bytes each way.
+ */
+import net from 'node:net';
+import type { Cluster, ClusterEndpoint } from '../clusters/types.js';
+import { upstreamSocketFlag, type ResponseFlag } from '../errors-to-wire.js';
+import type { AcceptedConnection } from '../listeners/accepted.js';
+import type { ProxyLimits } from '../limits.js';
+import * as A from '../telemetry/attributes.js';
+import { nowMs, type AttributeValue, type ProxySpanRecord } from '../telemetry/span-record.js';
+import type { Direction, TcpLabels, Telemetry } from '../telemetry/telemetry.js';
+import { newSpanId, newTraceId } from '../telemetry/trace-context.js';
+
+export interface TcpForwardDeps {
+  readonly direction: Direction;
+  readonly telemetry: Telemetry;
+  readonly limits: ProxyLimits;
+}
+
+/** One proxied TCP connection's bookkeeping, finished exactly once. */
+class TcpSession {
+  readonly startTimeMs = nowMs();
+  readonly labels: TcpLabels;
+  endpoint: ClusterEndpoint | undefined = undefined;
+  upstream: net.Socket | undefined = undefined;
+  connected = false;
+  flag: ResponseFlag | undefined = undefined;
+  errorMessage = '';
+  finished = false;
+
+  constructor(
+    readonly conn: AcceptedConnection,
+    readonly cluster: Cluster | undefined,
+    readonly deps: TcpForwardDeps,
+  ) {
+    const identity = deps.telemetry.identity;
+    this.labels = {
+      direction: deps.direction,
+      protocol: conn.protocol === 'tls' ? 'tls' : 'tcp',
+      sourceService: deps.direction === 'outbound' ? identity.service : '',
+      destinationService: cluster?.service ?? '',
+      destinationVersion: '',
+    };
+  }
+
+  fail(flag: ResponseFlag, message: string): void {
+    if (this.flag === undefined) {
+      this.flag = flag;
+      this.errorMessage = message;
+    }
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const endTimeMs = nowMs();
+    const downstream = this.conn.socket;
+    const received = downstream.bytesRead;
+    const sent = downstream.bytesWritten;
+    const telemetry = this.deps.telemetry;
+    if (this.endpoint !== undefined && this.cluster !== undefined) {
+      this.cluster.onRequestEnd(this.endpoint, this.flag === undefined ? undefined : this.errorMessage);
+    }
+    telemetry.metrics.tcpClosed(this.labels, received, sent, endTimeMs - this.startTimeMs);
+    telemetry.spans.record(this.span(endTimeMs, received, sent));
+    const log = telemetry.accessLog;
+    if (log !== undefined) {
+      log.write({
+        start_time: new Date(this.startTimeMs).toISOString(),
+        direction: this.deps.direction,
+        protocol: this.labels.protocol,
+        method: '',
+        authority: this.conn.target === undefined ? this.conn.sni : `${this.conn.target.host}:${this.conn.target.port}`,
+        path: '',
+        response_code: 0,
+        grpc_status: '',
+        response_flags: this.flag ?? '-',
+        bytes_received: received,
+        bytes_sent: sent,
+        duration_ms: Math.round((endTimeMs - this.startTimeMs) * 1000) / 1000,
+        upstream_host: this.endpoint?.key ?? '',
+        downstream_remote_address: `${this.conn.remoteAddress}:${this.conn.remotePort}`,
+        source_service: this.labels.sourceService,
+        destination_service: this.labels.destinationService,
+        request_id: '',
+        trace_id: '',
+        user_agent: '',
+      });
+    }
+  }
+
+  private span(endTimeMs: number, received: number, sent: number): ProxySpanRecord {
+    const identity = this.deps.telemetry.identity;
+    const inbound = this.deps.direction === 'inbound';
+    const destination = this.labels.destinationService;
+    const attributes: Record<string, AttributeValue> = {
+      [A.NETWORK_TRANSPORT]: 'tcp',
+      [A.CLIENT_ADDRESS]: this.conn.remoteAddress,
+      [A.CLIENT_PORT]: this.conn.remotePort,
+      [A.MESH_DIRECTION]: this.deps.direction,
+      [A.MESH_PROTOCOL]: this.labels.protocol,
+      [A.MESH_SOURCE_SERVICE]: this.labels.sourceService,
+      [A.MESH_SOURCE_NAMESPACE]: inbound ? '' : identity.namespace,
+      [A.MESH_SOURCE_VERSION]: inbound ? '' : identity.version,
+      [A.MESH_DESTINATION_SERVICE]: destination,
+      [A.MESH_DESTINATION_NAMESPACE]: this.cluster?.namespace ?? '',
+      [A.MESH_DESTINATION_VERSION]: this.labels.destinationVersion,
+      [A.MESH_RESPONSE_FLAGS]: this.flag ?? '-',
+      [A.MESH_BYTES_RECEIVED]: received,
+      [A.MESH_BYTES_SENT]: sent,
+    };
+    if (this.conn.target !== undefined) {
+      attributes[A.SERVER_ADDRESS] = this.conn.target.host;
+      attributes[A.SERVER_PORT] = this.conn.target.port;
+    }
+    if (this.conn.sni !== '') attributes[A.TLS_SERVER_NAME] = this.conn.sni;
+    if (this.endpoint !== undefined) {
+      attributes[A.MESH_UPSTREAM_ADDRESS] = this.endpoint.key;
+      attributes[A.NETWORK_PEER_ADDRESS] = this.endpoint.address;
+      attributes[A.NETWORK_PEER_PORT] = this.endpoint.port;
+    }
+    if (!inbound && destination !== '') attributes[A.PEER_SERVICE] = destination;
+    if (this.flag !== undefined) attributes[A.ERROR_TYPE] = this.flag;
+    return {
+      traceId: newTraceId(),
+      spanId: newSpanId(),
+      parentSpanId: '',
+      traceState: '',
+      sampled: true,
+      name: `${this.labels.protocol} ${destination === '' ? (this.endpoint?.key ?? 'unknown') : destination}`,
+      kind: inbound ? 'server' : 'client',
+      startTimeMs: this.startTimeMs,
+      endTimeMs,
+      status: this.flag === undefined ? 'unset' : 'error',
+      statusMessage: this.errorMessage,
+      attributes,
+    };
+  }
+}
+
+/**
+ * Forwards a detected connection to one endpoint of `cluster`. `cluster`
+ * undefined means the destination is unknown: the connection is refused with
+ * an NR span (explicit mode has nowhere to send bytes that came without CONNECT).
+ */
+export function forwardTcp(conn: AcceptedConnection, cluster: Cluster | undefined, deps: TcpForwardDeps): void {
+  const session = new TcpSession(conn, cluster, deps);
+  const downstream = conn.socket;
+  deps.telemetry.metrics.tcpOpened(session.labels);
+  if (cluster === undefined) {
+    session.fail('NR', 'no route for this connection');
+    downstream.destroy();
+    session.finish();
+    return;
+  }
+  const endpoint = cluster.pick();
+  if (endpoint === undefined) {
+    session.fail('UH', `no endpoint for ${cluster.name}`);
+    downstream.destroy();
+    session.finish();
+    return;
+  }
+  session.endpoint = endpoint;
+  session.labels.destinationVersion = endpoint.version;
+  cluster.onRequestStart(endpoint);
+
+  const upstream = net.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+  session.upstream = upstream;
+  let closed = 0;
+  const onClose = (): void => {
+    if (++closed === 2) session.finish();
+  };
+  upstream.once('close', onClose);
+  downstream.once('close', onClose);
+
+  const connectTimer = setTimeout(() => {
+    session.fail('UF', `connect to ${endpoint.key} timed out after ${deps.limits.connectTimeoutMs} ms`);
+    upstream.destroy();
+    downstream.destroy();
+  }, deps.limits.connectTimeoutMs);
+
+  upstream.on('error', (err: NodeJS.ErrnoException) => {
+    session.fail(upstreamSocketFlag(err, session.connected), `${err.code ?? 'error'} ${endpoint.key}: ${err.message}`);
+    downstream.destroy();
+  });
+  downstream.on('error', (err: NodeJS.ErrnoException) => {
+    session.fail('DC', `downstream ${err.code ?? 'error'}: ${err.message}`);
+    upstream.destroy();
+  });
+  upstream.once('connect', () => {
+    clearTimeout(connectTimer);
+    session.connected = true;
+    if (conn.head.length > 0) upstream.write(conn.head);
+    // pipe() gives backpressure both ways and forwards a half-close as end().
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+    downstream.resume();
+    const idle = deps.limits.idleTimeoutMs;
+    if (idle > 0) {
+      const onIdle = (): void => {
+        session.fail('SI', `no bytes either way for ${idle} ms`);
+        upstream.destroy();
+        downstream.destroy();
+      };
+      upstream.setTimeout(idle, onIdle);
+      downstream.setTimeout(idle, onIdle);
+    }
+  });
+  // Once both directions have ended cleanly the sockets close by themselves;
+  // if one side closes fully, the other must not linger.
+  upstream.once('close', () => {
+    if (!downstream.destroyed && !downstream.writableEnded) downstream.end();
+  });
+  downstream.once('close', () => {
+    if (!upstream.destroyed) upstream.destroy();
+  });
+}
