@@ -25,3 +25,11 @@ export interface ServiceSpec {
   vips: string[];
   endpoints: EndpointSpec[];
 }
+
+/**
+ * Everything one set of configuration documents says, validated. One field
+ * per kind; kinds added later (Route, DestinationPolicy…) add theirs.
+ */
+export interface MeshConfig {
+  services: ServiceSpec[];
+}

@@ -1,0 +1,170 @@
+/**
+ * The `Service` kind (DESIGN.md, "Configuration model"): a service's ports
+ * and protocols, the VIPs that mean it, and optional static endpoints.
+ *
+ *   spec:
+ *     ports: [{ name: http, port: 9080, protocol: http }]   # http | http2 | grpc | tcp
+ *     vips: [10.96.0.20]
+ *     endpoints: [{ address: 127.0.0.1, port: 25006, labels: { version: v1 } }]
+ */
+import { isIP } from 'node:net';
+import * as z from 'zod';
+import type { PortProtocol } from '../../proxy/clusters/types.js';
+import { defineKind } from './kind-definition.js';
+import type { CheckedDocument, PlacedIssue } from './kind-definition.js';
+import type { ObjectMeta } from './metadata-schema.js';
+import { dnsLabel, expecting, hostOrIp, ipAddress, labelMap, oneOf, portNumber, strictFields, whenList } from './schema-parts.js';
+import type { EndpointSpec, ServicePortSpec, ServiceSpec } from './types.js';
+
+export const PORT_PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const satisfies readonly PortProtocol[];
+
+const servicePortSchema = strictFields(
+  { name: dnsLabel(), port: portNumber(), protocol: oneOf(PORT_PROTOCOLS) },
+  'a port: a mapping with name, port and protocol',
+);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reports the second and later items whose `key(item)` was seen before.
+ * Runs even when some items are invalid (their key is undefined and they are
+ * skipped), so a duplicate is reported together with every other problem.
+ */
+function uniqueItems(list: string, key: (item: unknown) => string | undefined, describe: (key: string) => string, field?: string) {
+  return (items: readonly unknown[], ctx: z.RefinementCtx): void => {
+    const first = new Map<string, number>();
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index];
+      const itemKey = key(item);
+      if (itemKey === undefined) continue;
+      const earlier = first.get(itemKey);
+      if (earlier === undefined) {
+        first.set(itemKey, index);
+        continue;
+      }
+      ctx.addIssue({
+        code: 'custom',
+        path: field === undefined ? [index] : [index, field],
+        message: `${describe(itemKey)} is already used by ${list}[${earlier}]`,
+        input: item,
+      });
+    }
+  };
+}
+
+function fieldOf(item: unknown, field: string): unknown {
+  return isRecord(item) ? item[field] : undefined;
+}
+
+function numberKey(value: unknown): string | undefined {
+  return typeof value === 'number' ? String(value) : undefined;
+}
+
+function stringKey(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** `127.0.0.1 port 8080`: the same address and port twice would double that endpoint's share. */
+function endpointKey(endpoint: unknown): string | undefined {
+  const address = fieldOf(endpoint, 'address');
+  const port = fieldOf(endpoint, 'port');
+  return typeof address === 'string' && typeof port === 'number' ? `${canonicalIp(address)} port ${port}` : undefined;
+}
+
+const portsSchema = z
+  .array(servicePortSchema, { error: expecting('a non-empty list of ports') })
+  .min(1, { error: 'expected at least one port, got an empty list' })
+  .superRefine(
+    uniqueItems('ports', (port) => numberKey(fieldOf(port, 'port')), (port) => `port ${port}`, 'port'),
+    whenList,
+  )
+  .superRefine(
+    uniqueItems('ports', (port) => stringKey(fieldOf(port, 'name')), (name) => `name ${name}`, 'name'),
+    whenList,
+  );
+
+/** One spelling per address, so `::1` and `0:0:0:0:0:0:0:1` are the same VIP. */
+export function canonicalIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    // Zone ids (`fe80::1%eth0`) are not valid in a URL.
+    return address.toLowerCase();
+  }
+}
+
+const vipsSchema = z
+  .array(ipAddress(), { error: expecting('a list of IP addresses') })
+  .superRefine(
+    uniqueItems('vips', (vip) => (typeof vip === 'string' ? canonicalIp(vip) : undefined), (vip) => `VIP ${vip}`),
+    whenList,
+  )
+  .default([]);
+
+const endpointSchema = strictFields(
+  { address: hostOrIp(), port: portNumber(), labels: labelMap().default({}) },
+  'an endpoint: a mapping with address, port and optionally labels',
+);
+
+const endpointsSchema = z
+  .array(endpointSchema, { error: expecting('a list of endpoints') })
+  .superRefine(
+    uniqueItems('endpoints', endpointKey, (endpoint) => `endpoint ${endpoint}`),
+    whenList,
+  )
+  .default([]);
+
+export const serviceSpecSchema = strictFields(
+  { ports: portsSchema, vips: vipsSchema, endpoints: endpointsSchema },
+  'a mapping with ports and optionally vips and endpoints',
+);
+
+type ParsedServiceSpec = z.output<typeof serviceSpecSchema>;
+
+/** Field by field, so every ServiceSpec has the same shape whatever the YAML held. */
+function buildService(metadata: ObjectMeta, spec: ParsedServiceSpec): ServiceSpec {
+  const ports: ServicePortSpec[] = spec.ports.map((port) => ({ name: port.name, port: port.port, protocol: port.protocol }));
+  const endpoints: EndpointSpec[] = spec.endpoints.map((endpoint) => ({
+    address: endpoint.address,
+    port: endpoint.port,
+    labels: { ...endpoint.labels },
+  }));
+  return { name: metadata.name, namespace: metadata.namespace, ports, vips: [...spec.vips], endpoints };
+}
+
+function where(document: CheckedDocument<ServiceSpec>): string {
+  return `Service ${document.model.namespace}/${document.model.name} (${document.source.file}, document ${document.source.index})`;
+}
+
+/** A VIP means one service; a second claim would make routing depend on document order. */
+function checkVipsAcrossServices(documents: readonly CheckedDocument<ServiceSpec>[]): PlacedIssue[] {
+  const owners = new Map<string, CheckedDocument<ServiceSpec>>();
+  const issues: PlacedIssue[] = [];
+  for (const document of documents) {
+    const vips = document.model.vips;
+    for (let index = 0; index < vips.length; index++) {
+      const vip = vips[index] as string;
+      const key = canonicalIp(vip);
+      const owner = owners.get(key);
+      if (owner === undefined) {
+        owners.set(key, document);
+      } else if (owner !== document) {
+        issues.push({ source: document.source, path: ['spec', 'vips', index], message: `VIP ${vip} is already claimed by ${where(owner)}`, at: 'value' });
+      }
+    }
+  }
+  return issues;
+}
+
+export const serviceKind = defineKind({
+  kind: 'Service',
+  spec: serviceSpecSchema,
+  build: buildService,
+  crossCheck: checkVipsAcrossServices,
+  collect(models: ServiceSpec[], config) {
+    for (const model of models) config.services.push(model);
+  },
+});
