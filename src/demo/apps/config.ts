@@ -1,0 +1,180 @@
+/**
+ * The one place the demo apps read their configuration: CLI flags first,
+ * then environment variables, then defaults. Every bad value is reported with
+ * where it came from (`--port` or `DEMO_PORT`), so a wrong env var in a
+ * compose file is as easy to find as a wrong flag.
+ */
+import { parseArgs } from 'node:util';
+import { TracemeshError, errorMessage } from '../../lib/errors.js';
+
+export type DemoAppName = 'web' | 'ratings' | 'inventory';
+
+/** Where a peer service listens, as the app names it (`ratings:50051`, or `127.0.0.1:50051` without a proxy). */
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** An explicit-mode proxy (`http://127.0.0.1:15001`): the app's outbound calls go through it. */
+export interface ProxyAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+}
+
+export interface DemoAppConfig {
+  readonly app: DemoAppName;
+  /** service.name of the app's spans. */
+  readonly serviceName: string;
+  /** Listen port on 127.0.0.1; 0 picks a free one (the ready line says which). */
+  readonly port: number;
+  /** OTLP gRPC endpoint of the collector, as an origin (gRPC takes no path). */
+  readonly collectorUrl: string;
+  /** Batch span processor delay: short by default so a demo trace shows up while you look. */
+  readonly exportDelayMs: number;
+  /** Only `web` calls peers; the other apps ignore these. */
+  readonly ratings: PeerAddress;
+  readonly inventory: PeerAddress;
+  readonly proxy: ProxyAddress | undefined;
+  /** `--help` was given: print usage and exit. */
+  readonly help: boolean;
+}
+
+export const DEFAULT_PORTS: Readonly<Record<DemoAppName, number>> = { web: 9080, ratings: 50051, inventory: 7070 };
+export const DEFAULT_COLLECTOR_URL = 'http://127.0.0.1:4317';
+export const DEFAULT_EXPORT_DELAY_MS = 500;
+const MAX_EXPORT_DELAY_MS = 600_000;
+
+/** Each setting: its flag and the env vars that stand in for it, in order of preference. */
+const SETTINGS = {
+  port: { flag: 'port', env: ['DEMO_PORT'] },
+  serviceName: { flag: 'service-name', env: ['DEMO_SERVICE_NAME', 'OTEL_SERVICE_NAME'] },
+  collector: { flag: 'collector', env: ['DEMO_COLLECTOR', 'OTEL_EXPORTER_OTLP_ENDPOINT'] },
+  exportDelay: { flag: 'export-delay-ms', env: ['OTEL_BSP_SCHEDULE_DELAY'] },
+  ratings: { flag: 'ratings', env: ['DEMO_RATINGS'] },
+  inventory: { flag: 'inventory', env: ['DEMO_INVENTORY'] },
+  // Deliberately not `http_proxy`: a developer's corporate proxy must not capture the demo's calls.
+  proxy: { flag: 'proxy', env: ['DEMO_PROXY'] },
+} as const;
+
+type SettingName = keyof typeof SETTINGS;
+
+export function demoUsage(app: DemoAppName): string {
+  return [
+    `usage: node dist/src/demo/apps/${app}.js [flags]`,
+    '',
+    `  --port N               listen port on 127.0.0.1 (DEMO_PORT; default ${DEFAULT_PORTS[app]}; 0 = any free port)`,
+    `  --service-name NAME    service.name of the spans (DEMO_SERVICE_NAME, OTEL_SERVICE_NAME; default ${app})`,
+    `  --collector URL        OTLP gRPC endpoint (DEMO_COLLECTOR, OTEL_EXPORTER_OTLP_ENDPOINT; default ${DEFAULT_COLLECTOR_URL})`,
+    `  --export-delay-ms N    span batch delay (OTEL_BSP_SCHEDULE_DELAY; default ${DEFAULT_EXPORT_DELAY_MS})`,
+    `  --ratings HOST:PORT    where ratings listens (DEMO_RATINGS; default 127.0.0.1:${DEFAULT_PORTS.ratings}) [web]`,
+    `  --inventory HOST:PORT  where inventory listens (DEMO_INVENTORY; default 127.0.0.1:${DEFAULT_PORTS.inventory}) [web]`,
+    '  --proxy URL            explicit-mode proxy for outbound calls, e.g. http://127.0.0.1:15001 (DEMO_PROXY) [web]',
+    '',
+  ].join('\n');
+}
+
+/** Parses argv (without `node script`) and env into a DemoAppConfig; throws TracemeshError naming the flag or env var. */
+export function parseDemoConfig(app: DemoAppName, argv: readonly string[], env: NodeJS.ProcessEnv): DemoAppConfig {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const setting of Object.values(SETTINGS)) options[setting.flag] = { type: 'string' };
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    const nodeCode = (err as { code?: string }).code;
+    const code = nodeCode === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 'TM_ERR_CLI_UNKNOWN_FLAG' : 'TM_ERR_CLI_USAGE';
+    throw new TracemeshError(code, `${app}: ${errorMessage(err).split('. ')[0] ?? 'bad arguments'}`);
+  }
+  const lookup = (name: SettingName): { text: string; source: string } | undefined => {
+    const setting = SETTINGS[name];
+    const flagValue = values[setting.flag];
+    if (typeof flagValue === 'string') return { text: flagValue, source: `--${setting.flag}` };
+    for (const key of setting.env) {
+      const envValue = env[key];
+      if (envValue !== undefined && envValue !== '') return { text: envValue, source: key };
+    }
+    return undefined;
+  };
+
+  const port = lookup('port');
+  const serviceName = lookup('serviceName');
+  const collector = lookup('collector');
+  const exportDelay = lookup('exportDelay');
+  const ratings = lookup('ratings');
+  const inventory = lookup('inventory');
+  const proxy = lookup('proxy');
+  return {
+    app,
+    serviceName: serviceName === undefined ? app : parseServiceName(serviceName.text, serviceName.source),
+    port: port === undefined ? DEFAULT_PORTS[app] : parsePort(port.text, port.source),
+    collectorUrl: collector === undefined ? DEFAULT_COLLECTOR_URL : parseHttpUrl(collector.text, collector.source).origin,
+    exportDelayMs:
+      exportDelay === undefined ? DEFAULT_EXPORT_DELAY_MS : parseWholeNumber(exportDelay.text, exportDelay.source, 1, MAX_EXPORT_DELAY_MS),
+    ratings: ratings === undefined ? { host: '127.0.0.1', port: DEFAULT_PORTS.ratings } : parsePeerAddress(ratings.text, ratings.source),
+    inventory:
+      inventory === undefined ? { host: '127.0.0.1', port: DEFAULT_PORTS.inventory } : parsePeerAddress(inventory.text, inventory.source),
+    proxy: proxy === undefined ? undefined : parseProxyUrl(proxy.text, proxy.source),
+    help: values['help'] === true,
+  };
+}
+
+function bad(source: string, text: string, expected: string): TracemeshError {
+  return new TracemeshError('TM_ERR_CLI_BAD_VALUE', `${source}: '${text}' is not ${expected}`);
+}
+
+function parsePort(text: string, source: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw bad(source, text, 'a port (0-65535)');
+  return Number(text);
+}
+
+function parseWholeNumber(text: string, source: string, min: number, max: number): number {
+  if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw bad(source, text, `a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
+}
+
+function parseServiceName(text: string, source: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(text)) throw bad(source, text, 'a service name (letters, digits, . _ -; at most 63)');
+  return text;
+}
+
+const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** `host:port` (a DNS name or IPv4 address; the port 1-65535). */
+export function parsePeerAddress(text: string, source: string): PeerAddress {
+  const colon = text.lastIndexOf(':');
+  const host = text.slice(0, colon);
+  const portText = text.slice(colon + 1);
+  if (colon <= 0 || host.length > 253 || !HOST_PATTERN.test(host) || !/^\d{1,5}$/.test(portText)) {
+    throw bad(source, text, 'HOST:PORT (e.g. ratings:50051)');
+  }
+  const port = Number(portText);
+  if (port < 1 || port > 65535) throw bad(source, text, 'HOST:PORT with a port from 1 to 65535');
+  return { host, port };
+}
+
+function parseHttpUrl(text: string, source: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad(source, text, 'a URL (e.g. http://127.0.0.1:4317)');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(source, text, 'an http:// or https:// URL');
+  return url;
+}
+
+/** `http://host:port` of an explicit-mode proxy (no path, no credentials: the mesh proxy takes neither). */
+export function parseProxyUrl(text: string, source: string): ProxyAddress {
+  const url = parseHttpUrl(text, source);
+  if (url.protocol !== 'http:') throw bad(source, text, 'an http:// proxy URL');
+  if (url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '') {
+    throw bad(source, text, 'a proxy URL of the form http://HOST:PORT');
+  }
+  // URL keeps IPv6 brackets in hostname; net.connect wants them off.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = url.port === '' ? 80 : Number(url.port);
+  return { host, port, url: `http://${url.host}` };
+}
