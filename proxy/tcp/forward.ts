@@ -64,7 +64,7 @@ class TcpSession {
       this.cluster.onRequestEnd(this.endpoint, this.flag === undefined ? undefined : this.errorMessage);
     }
     telemetry.metrics.tcpClosed(this.labels, received, sent, endTimeMs - this.startTimeMs);
-    telemetry.spans.record(this.span(endTimeMs, received, sent));
+    if (telemetry.tracing) telemetry.spans.record(this.span(endTimeMs, received, sent));
     const log = telemetry.accessLog;
     if (log !== undefined) {
       log.write({

@@ -168,7 +168,7 @@ export function finishHttpObservation(telemetry: Telemetry, obs: HttpObservation
   obs.endTimeMs = nowMs();
   const flags = flagsText(obs.flags);
   const error = isError(obs);
-  if (obs.sampled) {
+  if (obs.sampled && telemetry.tracing) {
     const span: ProxySpanRecord = {
       traceId: obs.traceId,
       spanId: obs.spanId,

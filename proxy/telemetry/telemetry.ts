@@ -79,6 +79,8 @@ export interface AccessLog {
 
 export interface Telemetry {
   readonly identity: WorkloadIdentity;
+  /** False with `--collector none`: no span is built at all (the benchmark's "tracing off"). */
+  readonly tracing: boolean;
   readonly spans: SpanSink;
   readonly metrics: ProxyMetrics;
   /** Undefined when access logging is off (the default): callers skip building entries. */

@@ -15,7 +15,6 @@ export interface TraceContext {
 /** A header lookup by lowercase name; the protocol paths adapt their header storage to it. */
 export type HeaderLookup = (lowercaseName: string) => string | undefined;
 
-const HEX = '0123456789abcdef';
 const ZERO_TRACE_ID = '00000000000000000000000000000000';
 const ZERO_SPAN_ID = '0000000000000000';
 

@@ -37,6 +37,7 @@ export function recordingTelemetry(
   };
   return {
     identity,
+    tracing: true,
     spans,
     metrics: {
       recordRequest: (labels, durationMs, requestBytes, responseBytes) => void requests.push({ labels, durationMs, requestBytes, responseBytes }),
