@@ -19,7 +19,7 @@ afterEach(() => {
 });
 
 describe('createTelemetry', () => {
-  it('without a collector: spans are counted as not sent, metrics and the access log still work', async () => {
+  it('without a collector: no span is built, metrics and the access log still work', async () => {
     const file = path.join(dir, 'access.log');
     const created = createTelemetry({ identity, collectorUrl: undefined, accessLog: file, defaultMetrics: false, log: () => {} });
     expect(created.spans).toBeInstanceOf(NoExportSpanSink);
@@ -31,9 +31,10 @@ describe('createTelemetry', () => {
     obs.sourceService = 'productpage';
     obs.destinationService = 'reviews';
     finishHttpObservation(created.telemetry, obs);
-    expect(created.telemetry.spans.droppedSpans).toBe(1);
+    expect(created.telemetry.tracing).toBe(false);
+    expect(created.telemetry.spans.droppedSpans).toBe(0);
     const text = await created.registry.metrics();
-    expect(text).toContain('tracemesh_spans_dropped_total 1');
+    expect(text).toContain('tracemesh_spans_dropped_total 0');
     expect(text).toMatch(/tracemesh_requests_total\{direction="inbound",protocol="http1",source_service="productpage"[^}]*\} 1/);
     await Promise.all([created.shutdown(), created.shutdown()]);
     const line = JSON.parse(readFileSync(file, 'utf8').trim()) as Record<string, unknown>;

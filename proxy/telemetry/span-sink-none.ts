@@ -1,7 +1,7 @@
 /**
- * The sink when no collector is configured: spans go nowhere, and each one
- * is counted as not sent, so tracemesh_spans_dropped_total shows that tracing
- * is on while export is off rather than pretending they were delivered.
+ * The sink when no collector is configured. Telemetry.tracing is then false
+ * and the protocol paths build no spans; should one arrive anyway it is
+ * counted as not sent rather than pretending it was delivered.
  */
 import type { ProxySpanRecord, SpanSink } from './span-record.js';
 
