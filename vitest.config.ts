@@ -14,7 +14,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'collector/**/*.test.ts', 'proxy/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'collector/**/*.test.ts', 'proxy/**/*.test.ts', 'bench/**/*.test.ts', 'test/unit/**/*.test.ts'],
         },
       },
       {
