@@ -1,0 +1,312 @@
+/**
+ * Keep-alive connections to upstream endpoints, one pool per proxy per
+ * direction. Idle connections are reused last-in first-out (the warmest
+ * socket, and the cold ones age out), bounded per endpoint, closed after
+ * the idle timeout or just before the server's own keep-alive timeout
+ * (`Keep-Alive: timeout=N`), so the proxy rarely sends on a connection the
+ * server is closing. Socket events go to whichever exchange holds the
+ * connection; an idle connection that hears anything is closed.
+ */
+import { connect, type Socket } from 'node:net';
+import { TracemeshError } from '../../src/lib/errors.js';
+import type { ClusterEndpoint } from '../clusters/types.js';
+import type { ProxyLimits } from '../limits.js';
+
+/** The exchange holding a connection receives its socket's events. */
+export interface UpstreamClient {
+  onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void;
+  /** The server sent FIN. */
+  onUpstreamEnd(conn: UpstreamConnection): void;
+  /** The socket closed; `err` says why when it failed (refused, reset, connect timeout). */
+  onUpstreamClose(conn: UpstreamConnection, err: Error | undefined): void;
+  onUpstreamDrain(conn: UpstreamConnection): void;
+}
+
+export interface Http1PoolEndpointStats {
+  endpoint: string;
+  open: number;
+  idle: number;
+  inUse: number;
+}
+
+export interface Http1PoolStats {
+  /** Every socket: connecting, in use or idle. */
+  open: number;
+  idle: number;
+  inUse: number;
+  endpoints: Http1PoolEndpointStats[];
+}
+
+export interface Http1UpstreamPool {
+  /** An idle connection to the endpoint (most recently used first), or a new one. */
+  acquire(endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection;
+  /** Always a new connection (the retry after a reused one turned out closed). */
+  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection;
+  /** The exchange is done and the connection can carry another request. */
+  release(conn: UpstreamConnection): void;
+  /**
+   * The connection cannot be reused: close it without telling its client.
+   * `graceful` flushes what was written first (a tunnel's last bytes) instead of resetting.
+   */
+  discard(conn: UpstreamConnection, graceful?: boolean): void;
+  stats(): Http1PoolStats;
+  /** Closes idle connections and stops the sweep; in-use ones end with their exchanges. Safe twice. */
+  close(): void;
+}
+
+const S_CONNECTING = 0;
+const S_IN_USE = 1;
+const S_IDLE = 2;
+const S_DISCARDED = 3;
+const S_CLOSED = 4;
+
+/** Stop reusing a connection this long before the server's advertised keep-alive timeout. */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
+const CONN = Symbol('tracemesh.http1.upstream');
+interface PooledSocket extends Socket {
+  [CONN]: UpstreamConnection;
+}
+
+class EndpointGroup {
+  open = 0;
+  inUse = 0;
+  readonly idle: UpstreamConnection[] = [];
+  constructor(readonly key: string) {}
+}
+
+export class UpstreamConnection {
+  readonly socket: Socket;
+  owner: UpstreamClient | undefined;
+  connected = false;
+  /** Requests completed on this connection; > 0 means the current one rides a reused connection. */
+  completedRequests = 0;
+  state = S_CONNECTING;
+  idleSince = 0;
+  /** How long this connection may stay idle: the pool's limit, or less when the server says so. */
+  idleLimitMs: number;
+  error: Error | undefined = undefined;
+  connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly pool: UpstreamPool,
+    readonly group: EndpointGroup,
+    endpoint: ClusterEndpoint,
+    owner: UpstreamClient,
+    connectTimeoutMs: number,
+    idleLimitMs: number,
+  ) {
+    this.owner = owner;
+    this.idleLimitMs = idleLimitMs;
+    const socket = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true }) as PooledSocket;
+    socket[CONN] = this;
+    socket.setNoDelay(true);
+    socket.on('connect', onConnect);
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('drain', onDrain);
+    this.socket = socket;
+    this.connectTimer = connectTimeoutMs > 0 ? setTimeout(onConnectTimeout, connectTimeoutMs, this, connectTimeoutMs, endpoint.key).unref() : undefined;
+  }
+
+  /** The server's `Keep-Alive: timeout=N` (seconds): stop reusing the connection before it does. */
+  applyKeepAliveHint(value: string): void {
+    const at = value.indexOf('timeout=');
+    if (at < 0) return;
+    const seconds = parseInt(value.slice(at + 8), 10);
+    if (!(seconds > 0)) return;
+    const limit = seconds * 1000 - KEEP_ALIVE_MARGIN_MS;
+    this.idleLimitMs = Math.max(0, Math.min(this.idleLimitMs, limit));
+  }
+}
+
+function connOf(socket: Socket): UpstreamConnection {
+  return (socket as PooledSocket)[CONN];
+}
+
+function onConnect(this: Socket): void {
+  const conn = connOf(this);
+  conn.connected = true;
+  if (conn.connectTimer !== undefined) {
+    clearTimeout(conn.connectTimer);
+    conn.connectTimer = undefined;
+  }
+}
+
+function onConnectTimeout(conn: UpstreamConnection, ms: number, key: string): void {
+  conn.connectTimer = undefined;
+  if (conn.connected) return;
+  conn.error = new TracemeshError('TM_ERR_UPSTREAM', `connect to ${key} timed out after ${ms} ms`);
+  conn.socket.destroy();
+}
+
+function onData(this: Socket, chunk: Buffer): void {
+  const conn = connOf(this);
+  if (conn.owner !== undefined) conn.owner.onUpstreamData(conn, chunk);
+  else this.destroy(); // bytes on an idle connection: nothing can be trusted on it any more
+}
+
+function onEnd(this: Socket): void {
+  const conn = connOf(this);
+  if (conn.owner !== undefined) conn.owner.onUpstreamEnd(conn);
+  else this.destroy();
+}
+
+function onError(this: Socket, err: Error): void {
+  const conn = connOf(this);
+  if (conn.error === undefined) conn.error = err;
+}
+
+function onDrain(this: Socket): void {
+  const conn = connOf(this);
+  if (conn.owner !== undefined) conn.owner.onUpstreamDrain(conn);
+}
+
+function onClose(this: Socket): void {
+  const conn = connOf(this);
+  conn.pool.onClosed(conn);
+  const owner = conn.owner;
+  conn.owner = undefined;
+  if (owner !== undefined) owner.onUpstreamClose(conn, conn.error);
+}
+
+function sweepIdle(pool: UpstreamPool): void {
+  pool.sweep();
+}
+
+export class UpstreamPool implements Http1UpstreamPool {
+  private readonly groups = new Map<string, EndpointGroup>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly limits: ProxyLimits) {
+    const every = Math.min(1000, Math.max(10, Math.floor(limits.upstreamIdleTimeoutMs / 4)));
+    this.sweepTimer = setInterval(sweepIdle, every, this).unref();
+  }
+
+  private group(key: string): EndpointGroup {
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      group = new EndpointGroup(key);
+      this.groups.set(key, group);
+    }
+    return group;
+  }
+
+  acquire(endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection {
+    const group = this.group(endpoint.key);
+    const idle = group.idle;
+    if (idle.length > 0) {
+      const now = performance.now();
+      while (idle.length > 0) {
+        const conn = idle.pop() as UpstreamConnection;
+        if (now - conn.idleSince >= conn.idleLimitMs || conn.socket.destroyed) {
+          conn.state = S_DISCARDED;
+          conn.socket.destroy();
+          continue;
+        }
+        conn.state = S_IN_USE;
+        conn.owner = client;
+        group.inUse++;
+        return conn;
+      }
+    }
+    return this.open(group, endpoint, client);
+  }
+
+  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection {
+    return this.open(this.group(endpoint.key), endpoint, client);
+  }
+
+  private open(group: EndpointGroup, endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection {
+    const conn = new UpstreamConnection(this, group, endpoint, client, this.limits.connectTimeoutMs, this.limits.upstreamIdleTimeoutMs);
+    conn.state = S_IN_USE;
+    group.open++;
+    group.inUse++;
+    return conn;
+  }
+
+  release(conn: UpstreamConnection): void {
+    conn.owner = undefined;
+    conn.completedRequests++;
+    if (conn.state !== S_IN_USE) return;
+    const group = conn.group;
+    group.inUse--;
+    const socket = conn.socket;
+    if (this.closed || socket.destroyed || !socket.readable || !socket.writable || group.idle.length >= this.limits.maxIdleUpstreamPerEndpoint || conn.idleLimitMs <= 0) {
+      conn.state = S_DISCARDED;
+      socket.destroy();
+      return;
+    }
+    if (socket.isPaused()) socket.resume(); // an idle socket must read, to notice the server closing it
+    conn.state = S_IDLE;
+    conn.idleSince = performance.now();
+    group.idle.push(conn);
+  }
+
+  discard(conn: UpstreamConnection, graceful = false): void {
+    conn.owner = undefined;
+    if (conn.state === S_IN_USE) conn.group.inUse--;
+    if (conn.state === S_IDLE) removeIdle(conn);
+    if (conn.state !== S_CLOSED) conn.state = S_DISCARDED;
+    if (graceful) conn.socket.destroySoon();
+    else conn.socket.destroy();
+  }
+
+  /** Bookkeeping when a socket has closed, whatever closed it. */
+  onClosed(conn: UpstreamConnection): void {
+    if (conn.connectTimer !== undefined) {
+      clearTimeout(conn.connectTimer);
+      conn.connectTimer = undefined;
+    }
+    const group = conn.group;
+    group.open--;
+    if (conn.state === S_IDLE) removeIdle(conn);
+    else if (conn.state === S_IN_USE) group.inUse--;
+    conn.state = S_CLOSED;
+  }
+
+  sweep(): void {
+    const now = performance.now();
+    for (const group of this.groups.values()) {
+      const idle = group.idle;
+      for (let i = idle.length - 1; i >= 0; i--) {
+        const conn = idle[i] as UpstreamConnection;
+        if (now - conn.idleSince >= conn.idleLimitMs) conn.socket.destroy();
+      }
+      if (group.open === 0) this.groups.delete(group.key);
+    }
+  }
+
+  stats(): Http1PoolStats {
+    const stats: Http1PoolStats = { open: 0, idle: 0, inUse: 0, endpoints: [] };
+    for (const group of this.groups.values()) {
+      stats.open += group.open;
+      stats.idle += group.idle.length;
+      stats.inUse += group.inUse;
+      stats.endpoints.push({ endpoint: group.key, open: group.open, idle: group.idle.length, inUse: group.inUse });
+    }
+    return stats;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    for (const group of this.groups.values()) {
+      for (const conn of [...group.idle]) conn.socket.destroy();
+    }
+  }
+}
+
+function removeIdle(conn: UpstreamConnection): void {
+  const idle = conn.group.idle;
+  const at = idle.indexOf(conn);
+  if (at >= 0) idle.splice(at, 1);
+}
+
+export function createHttp1UpstreamPool(limits: ProxyLimits): Http1UpstreamPool {
+  return new UpstreamPool(limits);
+}
