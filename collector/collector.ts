@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { backoffMs, sleep } from '../src/lib/backoff.js';
 import { errorMessage, isTracemeshError } from '../src/lib/errors.js';
 import { createQueryApi } from './api/server.js';
+import { DEFAULT_DATA_DIR } from './defaults.js';
 import { DEFAULT_INGEST_OPTIONS, IngestPipeline } from './pipeline/ingest.js';
 import type { IngestOptions } from './pipeline/ingest.js';
 import { DEFAULT_LOADER_OPTIONS, SpoolLoader } from './pipeline/loader.js';
@@ -31,7 +32,7 @@ export interface CollectorConfig {
   log: (message: string) => void;
 }
 
-export const DEFAULT_DATA_DIR = './.tracemesh/data';
+export { DEFAULT_DATA_DIR };
 
 /** Defaults as `tracemesh collector` documents them; `overrides` win. */
 export function collectorConfig(overrides: Partial<CollectorConfig> = {}): CollectorConfig {

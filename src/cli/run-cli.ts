@@ -68,7 +68,8 @@ export async function runCli(commands: readonly Command[], argv: string[], io: C
     }
     return await command.run(args, io);
   } catch (err) {
-    const message = errorMessage(err).split('\n')[0];
+    // A configuration error lists every problem, one per line; other errors print their first line.
+    const message = isTracemeshError(err, 'TM_ERR_CONFIG_INVALID') || isTracemeshError(err, 'TM_ERR_CONFIG_READ') ? errorMessage(err) : errorMessage(err).split('\n')[0];
     if (isTracemeshError(err) && err.code.startsWith('TM_ERR_CLI_')) {
       io.stderr.write(`tracemesh ${command.name}: ${message} (see tracemesh ${command.name} --help)\n`);
       return EXIT_USAGE;

@@ -1,11 +1,13 @@
 import path from 'node:path';
-import { Collector, DEFAULT_DATA_DIR, collectorConfig } from '../../../collector/collector.js';
-import { DEFAULT_INGEST_OPTIONS } from '../../../collector/pipeline/ingest.js';
 import type { StoreTarget } from '../../../collector/storage/store.js';
 import { parseBytes } from '../../lib/bytes.js';
 import { TracemeshError } from '../../lib/errors.js';
 import type { Command } from '../command.js';
 import { durationFlag, portFlag, stringFlag, urlFlag } from '../flag-values.js';
+import { DEFAULT_DATA_DIR } from '../../../collector/defaults.js';
+
+// The collector (and chDB, ~150 MB resident once loaded) is imported only when this
+// command runs, so `tracemesh proxy` never pays for it.
 
 /** Where a person can reach a listener bound to `host`. */
 function displayHost(host: string): string {
@@ -37,6 +39,8 @@ export const collectorCommand: Command = {
     'tracemesh collector --clickhouse-url http://clickhouse:8123 --database otel',
   ],
   async run(args, io) {
+    const { Collector, collectorConfig } = await import('../../../collector/collector.js');
+    const { DEFAULT_INGEST_OPTIONS } = await import('../../../collector/pipeline/ingest.js');
     const url = stringFlag(args, 'clickhouse-url');
     if (url !== undefined && stringFlag(args, 'data-dir') !== undefined) {
       throw new TracemeshError('TM_ERR_CLI_USAGE', '--data-dir and --clickhouse-url exclude each other');

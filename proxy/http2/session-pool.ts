@@ -1,0 +1,251 @@
+/**
+ * Upstream HTTP/2 (h2c prior knowledge) sessions: one per endpoint, shared by
+ * every stream to that endpoint (multiplexing is the point of HTTP/2, and one
+ * connection per endpoint is what gRPC clients expect of a peer). A session
+ * that fails, closes or receives GOAWAY is dropped from the pool at once, so
+ * the next stream opens a fresh one; its streams in flight finish or fail on
+ * their own. A session counts as connected when the upstream's SETTINGS
+ * arrive: before that a failure is a connect failure (UF), after it a
+ * termination (UC). Idle sessions are closed after upstreamIdleTimeoutMs.
+ */
+import { connect, type ClientHttp2Session, type ClientHttp2Stream, type Http2Session, type OutgoingHttpHeaders } from 'node:http2';
+import { TracemeshError } from '../../src/lib/errors.js';
+import type { ClusterEndpoint } from '../clusters/types.js';
+import type { ProxyLimits } from '../limits.js';
+import { clientOptions } from './h2-settings.js';
+
+/** One pooled session as a stream's owner sees it. */
+export interface UpstreamSession {
+  /** The endpoint, "address:port". */
+  readonly key: string;
+  /** The upstream's SETTINGS arrived; a failure before that is a connect failure. */
+  readonly connected: boolean;
+  /** Why the session failed or ended ("connect ECONNREFUSED …", "connect timeout …", "GOAWAY …"); '' while healthy. */
+  readonly failure: string;
+  /**
+   * Opens a stream. With endStream false the request body follows, and the
+   * stream emits 'wantTrailers' after its last DATA (send trailers or `{}`).
+   * Throws when the session can no longer take streams (node's ERR_HTTP2_*).
+   */
+  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream;
+}
+
+export interface Http2EndpointStats {
+  readonly endpoint: string;
+  readonly connected: boolean;
+  readonly activeStreams: number;
+  readonly streamsOpened: number;
+}
+
+/** For the admin page: lifetime counters and the sessions open now. */
+export interface Http2PoolStats {
+  readonly sessionsOpened: number;
+  readonly sessionsClosed: number;
+  /** Sessions that ended before the upstream's SETTINGS arrived (refused, unreachable, timed out). */
+  readonly connectFailures: number;
+  readonly streamsOpened: number;
+  readonly sessions: readonly Http2EndpointStats[];
+}
+
+export interface Http2SessionPool {
+  /** The live session to the endpoint, connecting a new one when there is none. Throws TM_ERR_UPSTREAM once closed. */
+  session(endpoint: ClusterEndpoint): UpstreamSession;
+  stats(): Http2PoolStats;
+  /**
+   * Sends GOAWAY on every session and resolves when they have closed; sessions
+   * whose streams are still running after `graceMs` are destroyed. Safe twice.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+const DEFAULT_CLOSE_GRACE_MS = 5_000;
+
+// The pool entry a session's or stream's events belong to; module-level
+// listeners read it instead of a closure per session or stream.
+const ENTRY = Symbol('tracemesh.h2.upstreamSession');
+type Tagged<T> = T & { [ENTRY]?: PooledSession };
+
+class PooledSession implements UpstreamSession {
+  readonly session: ClientHttp2Session;
+  connected = false;
+  failure = '';
+  activeStreams = 0;
+  streamsOpened = 0;
+  closed = false;
+  private readonly connectTimer: NodeJS.Timeout;
+  private readonly idleTimer: NodeJS.Timeout;
+
+  constructor(
+    readonly pool: SessionPool,
+    readonly key: string,
+  ) {
+    const limits = pool.limits;
+    this.session = connect(`http://${key}`, pool.options);
+    (this.session as Tagged<ClientHttp2Session>)[ENTRY] = this;
+    this.session.once('remoteSettings', onSessionSettings);
+    this.session.on('error', onSessionError);
+    this.session.on('goaway', onSessionGoaway);
+    this.session.once('close', onSessionClose);
+    this.connectTimer = setTimeout(onConnectTimeout, limits.connectTimeoutMs, this);
+    this.connectTimer.unref();
+    // Armed now (a session nobody uses is idle) and re-armed each time the last stream ends.
+    this.idleTimer = setTimeout(onIdleTimeout, limits.upstreamIdleTimeoutMs, this);
+    this.idleTimer.unref();
+  }
+
+  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
+    const stream = this.session.request(headers, { endStream, waitForTrailers: !endStream });
+    (stream as Tagged<ClientHttp2Stream>)[ENTRY] = this;
+    stream.once('close', onStreamClose);
+    this.activeStreams++;
+    this.streamsOpened++;
+    this.pool.streamsOpened++;
+    return stream;
+  }
+
+  onConnected(): void {
+    this.connected = true;
+    clearTimeout(this.connectTimer);
+  }
+
+  onStreamEnded(): void {
+    this.activeStreams--;
+    if (this.activeStreams === 0 && !this.closed) this.idleTimer.refresh();
+  }
+
+  onClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.idleTimer);
+    if (this.failure === '') this.failure = 'upstream session closed';
+    this.pool.forget(this);
+  }
+
+  stats(): Http2EndpointStats {
+    return { endpoint: this.key, connected: this.connected, activeStreams: this.activeStreams, streamsOpened: this.streamsOpened };
+  }
+}
+
+function entryOf(emitter: object): PooledSession | undefined {
+  return (emitter as Tagged<object>)[ENTRY];
+}
+
+function onSessionSettings(this: ClientHttp2Session): void {
+  entryOf(this)?.onConnected();
+}
+
+function onSessionError(this: ClientHttp2Session, err: Error): void {
+  const entry = entryOf(this);
+  if (entry !== undefined && entry.failure === '') entry.failure = err.message;
+}
+
+function onSessionGoaway(this: ClientHttp2Session, errorCode: number): void {
+  const entry = entryOf(this);
+  if (entry === undefined) return;
+  if (entry.failure === '') entry.failure = `upstream sent GOAWAY (code ${errorCode})`;
+  // No new streams go to a session that is going away.
+  entry.pool.forget(entry);
+}
+
+function onSessionClose(this: ClientHttp2Session): void {
+  entryOf(this)?.onClosed();
+}
+
+function onStreamClose(this: ClientHttp2Stream): void {
+  entryOf(this)?.onStreamEnded();
+}
+
+function onConnectTimeout(entry: PooledSession): void {
+  if (entry.connected || entry.session.destroyed) return;
+  const ms = entry.pool.limits.connectTimeoutMs;
+  entry.failure = `connect timeout after ${ms} ms to ${entry.key}`;
+  entry.session.destroy(new TracemeshError('TM_ERR_UPSTREAM', entry.failure));
+}
+
+function onIdleTimeout(entry: PooledSession): void {
+  if (entry.activeStreams === 0 && !entry.closed) {
+    entry.pool.forget(entry);
+    entry.session.close();
+  }
+}
+
+class SessionPool implements Http2SessionPool {
+  readonly options: ReturnType<typeof clientOptions>;
+  private readonly live = new Map<string, PooledSession>();
+  /** Every session not yet closed, including those dropped from `live` (going away, idle-closing). */
+  private readonly open = new Set<PooledSession>();
+  private closing: Promise<void> | undefined;
+  sessionsOpened = 0;
+  sessionsClosed = 0;
+  connectFailures = 0;
+  streamsOpened = 0;
+
+  constructor(readonly limits: ProxyLimits) {
+    this.options = clientOptions(limits);
+  }
+
+  session(endpoint: ClusterEndpoint): UpstreamSession {
+    const existing = this.live.get(endpoint.key);
+    if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
+    if (this.closing !== undefined) throw new TracemeshError('TM_ERR_UPSTREAM', 'the HTTP/2 session pool is closed');
+    const entry = new PooledSession(this, endpoint.key);
+    this.live.set(endpoint.key, entry);
+    this.open.add(entry);
+    this.sessionsOpened++;
+    return entry;
+  }
+
+  /** Drops a session from reuse; when it has closed, from the books too. */
+  forget(entry: PooledSession): void {
+    if (this.live.get(entry.key) === entry) this.live.delete(entry.key);
+    if (entry.closed && this.open.delete(entry)) {
+      this.sessionsClosed++;
+      if (!entry.connected) this.connectFailures++;
+    }
+  }
+
+  stats(): Http2PoolStats {
+    const sessions: Http2EndpointStats[] = [];
+    for (const entry of this.open) sessions.push(entry.stats());
+    return {
+      sessionsOpened: this.sessionsOpened,
+      sessionsClosed: this.sessionsClosed,
+      connectFailures: this.connectFailures,
+      streamsOpened: this.streamsOpened,
+      sessions,
+    };
+  }
+
+  close(graceMs = DEFAULT_CLOSE_GRACE_MS): Promise<void> {
+    if (this.closing === undefined) this.closing = this.closeAll(graceMs);
+    return this.closing;
+  }
+
+  private async closeAll(graceMs: number): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const entry of this.open) {
+      this.live.delete(entry.key);
+      waits.push(closeSession(entry.session, graceMs));
+    }
+    await Promise.all(waits);
+  }
+}
+
+/** GOAWAY, wait for the streams to finish, destroy after graceMs. */
+export function closeSession(session: Http2Session, graceMs: number): Promise<void> {
+  if (session.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => session.destroy(), graceMs);
+    timer.unref();
+    session.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    session.close();
+  });
+}
+
+export function createHttp2SessionPool(limits: ProxyLimits): Http2SessionPool {
+  return new SessionPool(limits);
+}

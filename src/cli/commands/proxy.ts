@@ -1,0 +1,140 @@
+import { DEFAULT_LIMITS, type ProxyLimits } from '../../../proxy/limits.js';
+import type { CaptureMode } from '../../../proxy/proxy.js';
+import type { ServiceSpec } from '../../config/types.js';
+import { TracemeshError } from '../../lib/errors.js';
+import type { Command, ParsedArgs } from '../command.js';
+import { durationFlag, portFlag, positiveIntFlag, stringFlag } from '../flag-values.js';
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function nameFlag(args: ParsedArgs, flag: string, fallback: string | undefined): string {
+  const text = stringFlag(args, flag) ?? fallback;
+  if (text === undefined) throw new TracemeshError('TM_ERR_CLI_USAGE', `--${flag} is required`);
+  if (!NAME.test(text)) {
+    throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--${flag}: '${text}' is not a name (lowercase letters, digits and '-', at most 63)`);
+  }
+  return text;
+}
+
+function millisFlag(args: ParsedArgs, flag: string, fallbackMs: number): number {
+  const text = stringFlag(args, flag);
+  if (text === undefined) return fallbackMs;
+  return Number(durationFlag(args, flag, text).nanos / 1_000_000n);
+}
+
+/** `--collector HOST:PORT` or a URL → the OTLP/gRPC URL; `none` → no export. */
+export function collectorUrlFlag(text: string): string | undefined {
+  if (text === 'none') return undefined;
+  const withScheme = /^[a-z]+:\/\//.test(text) ? text : `http://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--collector: '${text}' is not HOST:PORT, a URL or 'none'`);
+  }
+  if (url.protocol !== 'http:' || url.port === '' || url.pathname !== '/') {
+    throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--collector: '${text}' is not HOST:PORT, an http://HOST:PORT URL or 'none'`);
+  }
+  return `http://${url.host}`;
+}
+
+function modeFlag(args: ParsedArgs): CaptureMode {
+  const text = stringFlag(args, 'mode') ?? 'explicit';
+  if (text !== 'explicit' && text !== 'transparent') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--mode: '${text}' is not explicit or transparent`);
+  return text;
+}
+
+function spanSinkFlag(args: ParsedArgs): 'otel' | 'lean' {
+  const text = stringFlag(args, 'span-exporter') ?? 'otel';
+  if (text !== 'otel' && text !== 'lean') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--span-exporter: '${text}' is not otel or lean`);
+  return text;
+}
+
+function limitsFromFlags(args: ParsedArgs): ProxyLimits {
+  return {
+    ...DEFAULT_LIMITS,
+    requestTimeoutMs: millisFlag(args, 'request-timeout', DEFAULT_LIMITS.requestTimeoutMs),
+    connectTimeoutMs: millisFlag(args, 'connect-timeout', DEFAULT_LIMITS.connectTimeoutMs),
+    idleTimeoutMs: millisFlag(args, 'idle-timeout', DEFAULT_LIMITS.idleTimeoutMs),
+    requestHeaderTimeoutMs: millisFlag(args, 'header-timeout', DEFAULT_LIMITS.requestHeaderTimeoutMs),
+    detectTimeoutMs: millisFlag(args, 'detect-timeout', DEFAULT_LIMITS.detectTimeoutMs),
+  };
+}
+
+export const proxyCommand: Command = {
+  name: 'proxy',
+  summary: 'Run a sidecar proxy in front of one workload: inbound and outbound listeners, spans, metrics',
+  usage:
+    'tracemesh proxy --service NAME --app-port PORT [--namespace default] [--version v1] [--mode explicit|transparent] ' +
+    '[--inbound-port 15006] [--outbound-port 15001] [--admin-port 15000] [--collector HOST:4317|none] [--config FILE]',
+  flags: {
+    service: { type: 'string', valueName: 'NAME', description: 'the workload\'s service name (required)' },
+    namespace: { type: 'string', valueName: 'NAME', description: 'the workload\'s namespace', default: 'default' },
+    version: { type: 'string', valueName: 'NAME', description: 'the workload\'s version label', default: 'v1' },
+    'app-port': { type: 'string', valueName: 'PORT', description: 'where the app listens on 127.0.0.1 (required)' },
+    mode: { type: 'string', valueName: 'MODE', description: 'explicit (HTTP forward proxy, no iptables) or transparent', default: 'explicit' },
+    host: { type: 'string', valueName: 'ADDR', description: 'address the inbound listener and admin server bind', default: '0.0.0.0' },
+    'inbound-port': { type: 'string', valueName: 'PORT', description: 'inbound listener (fronts the app)', default: '15006' },
+    'outbound-port': { type: 'string', valueName: 'PORT', description: 'outbound listener (HTTP forward proxy on 127.0.0.1 in explicit mode)', default: '15001' },
+    'admin-port': { type: 'string', valueName: 'PORT', description: 'admin: /stats/prometheus, /ready, /config_dump, /clusters', default: '15000' },
+    collector: { type: 'string', valueName: 'HOST:PORT', description: "collector's OTLP/gRPC address, or 'none' for no export", default: '127.0.0.1:4317' },
+    config: { type: 'string', valueName: 'FILE', description: 'static Service documents (YAML file or directory); repeatable', multiple: true },
+    'access-log': { type: 'string', valueName: 'FILE', description: "JSON access log, one line per request ('-' for stdout); off by default" },
+    'request-timeout': { type: 'string', valueName: 'DURATION', description: 'end of request to response head; 0 for none', default: '15s' },
+    'connect-timeout': { type: 'string', valueName: 'DURATION', description: 'connecting to an upstream endpoint', default: '5s' },
+    'idle-timeout': { type: 'string', valueName: 'DURATION', description: 'an idle downstream connection is closed after this', default: '5m' },
+    'header-timeout': { type: 'string', valueName: 'DURATION', description: 'a request head must arrive within this', default: '10s' },
+    'detect-timeout': { type: 'string', valueName: 'DURATION', description: 'wait for a client\'s first bytes before treating it as server-first TCP', default: '100ms' },
+    'max-connections': { type: 'string', valueName: 'N', description: 'connections per listener', default: '20000' },
+    'metrics-interval': { type: 'string', valueName: 'DURATION', description: 'how often metrics go to the collector as OTLP', default: '10s' },
+    'span-exporter': { type: 'string', valueName: 'KIND', description: 'otel (the OpenTelemetry SDK) or lean (our own OTLP encoder)', default: 'otel' },
+  },
+  examples: [
+    'tracemesh proxy --service reviews --version v2 --app-port 9080 --config mesh.yaml',
+    'http_proxy=http://127.0.0.1:15001 curl http://ratings:9080/ratings/1',
+    'tracemesh proxy --service web --app-port 8080 --inbound-port 25006 --outbound-port 25001 --admin-port 25000 --collector none',
+  ],
+  async run(args, io) {
+    const service = nameFlag(args, 'service', undefined);
+    const appPortText = stringFlag(args, 'app-port');
+    if (appPortText === undefined) throw new TracemeshError('TM_ERR_CLI_USAGE', '--app-port is required');
+    const appPort = portFlag(args, 'app-port', 0);
+    if (appPort === 0) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', "--app-port: '0' is not a port the app can listen on");
+    const configPaths = (args.values['config'] as string[] | undefined) ?? [];
+    // The YAML parser and schema library load only when there is a file to read (RSS is a goal).
+    const services: ServiceSpec[] = configPaths.length === 0 ? [] : (await (await import('../../config/load.js')).loadMeshConfig(configPaths)).services;
+    const { Proxy } = await import('../../../proxy/proxy.js');
+    const proxy = new Proxy({
+      identity: { service, namespace: nameFlag(args, 'namespace', 'default'), version: nameFlag(args, 'version', 'v1') },
+      appPort,
+      mode: modeFlag(args),
+      host: stringFlag(args, 'host') ?? '0.0.0.0',
+      inboundPort: portFlag(args, 'inbound-port', 15006),
+      outboundPort: portFlag(args, 'outbound-port', 15001),
+      adminPort: portFlag(args, 'admin-port', 15000),
+      collectorUrl: collectorUrlFlag(stringFlag(args, 'collector') ?? '127.0.0.1:4317'),
+      spanSink: spanSinkFlag(args),
+      metricsExportIntervalMs: millisFlag(args, 'metrics-interval', 10_000),
+      accessLog: stringFlag(args, 'access-log'),
+      services,
+      limits: limitsFromFlags(args),
+      maxConnections: positiveIntFlag(args, 'max-connections', 20_000, 1_000_000),
+    });
+    try {
+      await proxy.start();
+    } catch (err) {
+      await proxy.stop();
+      throw err;
+    }
+    const o = proxy.options;
+    io.stdout.write(
+      `tracemesh proxy ready: ${o.identity.service}.${o.identity.namespace} (${o.identity.version}), ` +
+        `inbound :${proxy.inboundPort} → app 127.0.0.1:${appPort}, outbound 127.0.0.1:${proxy.outboundPort} (explicit), ` +
+        `admin :${proxy.adminPort}, ${services.length} service(s) configured, spans to ${o.collectorUrl ?? 'nowhere (--collector none)'}\n`,
+    );
+    const signal = await io.stopSignal;
+    io.stderr.write(`${new Date().toISOString()} proxy: ${signal}: draining and stopping\n`);
+    await proxy.stop();
+    return 0;
+  },
+};
