@@ -34,7 +34,7 @@ function sidecar(service: string, appPort: number, services: ServiceSpec[]): Pro
     adminPort: 0,
     collectorUrl: collector.grpcUrl,
     spanSink: 'otel',
-    metricsExportIntervalMs: 60_000,
+    metricsExportIntervalMs: 500,
     accessLog: undefined,
     services,
     limits: DEFAULT_LIMITS,
@@ -178,5 +178,33 @@ describe('two hops through sidecars (explicit mode)', () => {
     expect(server.kind).toBe('Server');
     expect(Number(client.attributes['tracemesh.tcp.bytes_received'])).toBeGreaterThan(0);
     expect(Number(server.attributes['tracemesh.tcp.bytes_sent'])).toBeGreaterThan(0);
+  });
+
+  it('the same request figures reach the collector as OTLP metrics, and the admin pages describe the sidecar', async () => {
+    const rows = await eventually(async () => {
+      const found = await collector.collector.store.query<{ Attributes: Record<string, string>; Value: number }>(
+        `SELECT Attributes, Value FROM otel_metrics_sum WHERE ServiceName = 'web' AND MetricName = 'tracemesh_requests_total'`,
+      );
+      return found.some((r) => r.Attributes['direction'] === 'outbound' && r.Attributes['destination_service'] === 'ratings') ? found : undefined;
+    }, 'tracemesh_requests_total rows of web in otel_metrics_sum');
+    const outbound = rows.find((r) => r.Attributes['direction'] === 'outbound' && r.Attributes['destination_service'] === 'ratings')!;
+    expect(outbound.Attributes).toMatchObject({ protocol: 'grpc', source_service: 'web', response_code: '200', grpc_status: '0', response_flags: '-' });
+    expect(outbound.Value).toBeGreaterThanOrEqual(1);
+
+    const admin = `http://127.0.0.1:${webProxy.adminPort}`;
+    expect((await fetch(`${admin}/ready`)).status).toBe(200);
+    const prom = await (await fetch(`${admin}/stats/prometheus`)).text();
+    expect(prom).toMatch(/tracemesh_requests_total\{direction="inbound",protocol="http1",[^}]*destination_service="web"[^}]*response_code="200"[^}]*\} [1-9]/);
+    expect(prom).toMatch(/tracemesh_tcp_connections_opened_total\{direction="outbound",protocol="tcp",source_service="web",destination_service="inventory"/);
+    expect(prom).toContain('process_resident_memory_bytes');
+    expect(prom).toContain('tracemesh_spans_dropped_total 0');
+    const clusters = (await (await fetch(`${admin}/clusters`)).json()) as { clusters: Array<{ service: string; endpoints: Array<{ totalRequests: number; state: string }> }> };
+    const ratings = clusters.clusters.find((c) => c.service === 'ratings')!;
+    expect(ratings.endpoints[0]).toMatchObject({ state: 'healthy' });
+    expect(ratings.endpoints[0]!.totalRequests).toBeGreaterThanOrEqual(1);
+    const dump = (await (await fetch(`${admin}/config_dump`)).json()) as { identity: { service: string }; configVersion: string; services: unknown[] };
+    expect(dump.identity.service).toBe('web');
+    expect(dump.configVersion).toMatch(/^[0-9a-f]{12}$/);
+    expect(dump.services).toHaveLength(2);
   });
 });

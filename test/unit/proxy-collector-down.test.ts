@@ -1,0 +1,75 @@
+/**
+ * Telemetry never blocks the traffic it observes: with the collector down the
+ * sidecar answers every request, and the spans it could not deliver are
+ * counted in its own metrics.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS } from '../../proxy/limits.js';
+import { Proxy } from '../../proxy/proxy.js';
+import { eventually } from '../support/collector-harness.js';
+
+let app: http.Server;
+let proxy: Proxy;
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+beforeAll(async () => {
+  app = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  proxy = new Proxy({
+    identity: { service: 'lonely', namespace: 'default', version: 'v1' },
+    appPort: (app.address() as net.AddressInfo).port,
+    mode: 'explicit',
+    host: '127.0.0.1',
+    inboundPort: 0,
+    outboundPort: 0,
+    adminPort: 0,
+    collectorUrl: `http://127.0.0.1:${await closedPort()}`,
+    spanSink: 'otel',
+    metricsExportIntervalMs: 60_000,
+    accessLog: undefined,
+    services: [],
+    limits: DEFAULT_LIMITS,
+    maxConnections: 100,
+  });
+  await proxy.start();
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await new Promise<void>((resolve) => app?.close(() => resolve()));
+});
+
+describe('collector down', () => {
+  it('serves every request and counts every undelivered span', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const statuses = await Promise.all(
+      Array.from({ length: 300 }, () =>
+        new Promise<number>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port: proxy.inboundPort, path: '/', agent }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            })
+            .on('error', reject);
+        }),
+      ),
+    );
+    agent.destroy();
+    expect(statuses.filter((s) => s === 200)).toHaveLength(300);
+    const dropped = await eventually(async () => {
+      const text = await (await fetch(`http://127.0.0.1:${proxy.adminPort}/stats/prometheus`)).text();
+      const value = Number(/^tracemesh_spans_dropped_total (\d+)/m.exec(text)?.[1] ?? '0');
+      return value >= 300 ? value : undefined;
+    }, 'all 300 spans counted as dropped');
+    expect(dropped).toBe(300);
+  });
+});
