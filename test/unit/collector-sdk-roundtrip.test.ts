@@ -179,13 +179,20 @@ describe('metrics sent by the SDK land in the metric tables', () => {
       { MetricName: 'in_flight', Value: -3, IsMonotonic: false, AggregationTemporality: 2, Attributes: {} },
       { MetricName: 'requests_total', Value: 7, IsMonotonic: true, AggregationTemporality: 2, Attributes: { route: '/a' } },
     ]);
-    const gauges = await store.query<{ MetricName: string; Value: number; MetricUnit: string; Attributes: Record<string, string> }>(
-      "SELECT MetricName, Value, MetricUnit, Attributes FROM otel_metrics_gauge WHERE ServiceName = 'metrics-svc'",
-    );
+    // Each table's rows load from their own segment file: poll each table, not just the first.
+    const gauges = await eventually(async () => {
+      const rows = await store.query<{ MetricName: string; Value: number; MetricUnit: string; Attributes: Record<string, string> }>(
+        "SELECT MetricName, Value, MetricUnit, Attributes FROM otel_metrics_gauge WHERE ServiceName = 'metrics-svc'",
+      );
+      return rows.length > 0 ? rows : undefined;
+    }, 'the gauge row');
     expect(gauges).toEqual([{ MetricName: 'temperature', Value: 21.5, MetricUnit: 'Cel', Attributes: { room: 'lab' } }]);
-    const histograms = await store.query<{ Count: string; Sum: number; Min: number; Max: number; BucketCounts: string[]; ExplicitBounds: number[] }>(
-      "SELECT Count, Sum, Min, Max, BucketCounts, ExplicitBounds FROM otel_metrics_histogram WHERE ServiceName = 'metrics-svc' AND MetricName = 'latency'",
-    );
+    const histograms = await eventually(async () => {
+      const rows = await store.query<{ Count: string; Sum: number; Min: number; Max: number; BucketCounts: string[]; ExplicitBounds: number[] }>(
+        "SELECT Count, Sum, Min, Max, BucketCounts, ExplicitBounds FROM otel_metrics_histogram WHERE ServiceName = 'metrics-svc' AND MetricName = 'latency'",
+      );
+      return rows.length > 0 ? rows : undefined;
+    }, 'the histogram row');
     expect(histograms).toHaveLength(1);
     const h = histograms[0]!;
     expect(h).toMatchObject({ Count: '4', Sum: 98, Min: 1, Max: 80 });

@@ -3,8 +3,11 @@
  * sidecar answers every request, and the spans it could not deliver are
  * counted in its own metrics.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../proxy/limits.js';
 import { Proxy } from '../../proxy/proxy.js';
@@ -12,6 +15,8 @@ import { eventually } from '../support/collector-harness.js';
 
 let app: http.Server;
 let proxy: Proxy;
+const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-collector-down-'));
+const accessLog = path.join(dir, 'access.log');
 
 async function closedPort(): Promise<number> {
   const server = net.createServer();
@@ -35,7 +40,7 @@ beforeAll(async () => {
     collectorUrl: `http://127.0.0.1:${await closedPort()}`,
     spanSink: 'otel',
     metricsExportIntervalMs: 60_000,
-    accessLog: undefined,
+    accessLog,
     services: [],
     limits: DEFAULT_LIMITS,
     maxConnections: 100,
@@ -46,6 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await new Promise<void>((resolve) => app?.close(() => resolve()));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('collector down', () => {
@@ -71,5 +77,13 @@ describe('collector down', () => {
       return value >= 300 ? value : undefined;
     }, 'all 300 spans counted as dropped');
     expect(dropped).toBe(300);
+  });
+
+  it('writes one JSON access-log line per request (flushed on stop)', async () => {
+    await proxy.stop();
+    const lines = readFileSync(accessLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(300);
+    expect(lines[0]).toMatchObject({ direction: 'inbound', protocol: 'http1', method: 'GET', path: '/', response_code: 200, response_flags: '-', destination_service: 'lonely' });
+    expect(lines[0]!['trace_id']).toMatch(/^[0-9a-f]{32}$/);
   });
 });
