@@ -8,12 +8,11 @@
 import type { Socket } from 'node:net';
 import type { ClusterRegistry } from './clusters/types.js';
 import type { HttpDirection } from './http-direction.js';
-import { createHttp1UpstreamPool, serveHttp1, type Http1Deps } from './http1/serve.js';
-import { createHttp2Handler, createHttp2SessionPool } from './http2/serve.js';
 import type { TrafficSide } from './inbound.js';
 import type { ProxyLimits } from './limits.js';
 import type { AcceptedConnection } from './listeners/accepted.js';
 import { detectProtocol } from './listeners/detect.js';
+import { createProtocolPaths } from './protocol-paths.js';
 import { forwardTcp, type TcpForwardDeps } from './tcp/forward.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 
@@ -35,10 +34,9 @@ export function createOutbound(options: OutboundOptions): TrafficSide {
     },
   };
   const tcp: TcpForwardDeps = { direction: 'outbound', telemetry, limits };
-  const http1Pool = createHttp1UpstreamPool(limits);
-  const http2Pool = createHttp2SessionPool(limits);
-  const http2 = createHttp2Handler({ direction, telemetry, limits, pool: http2Pool });
-  const http1: Http1Deps = { direction, telemetry, limits, pool: http1Pool, onConnect: tunnel };
+  const paths = createProtocolPaths(direction, telemetry, limits, tunnel);
+  // Raw bytes sent to a forward proxy without CONNECT name no destination.
+  const nowhere = (conn: AcceptedConnection): void => forwardTcp(conn, undefined, tcp);
 
   /**
    * A CONNECT was accepted: what flows inside is detected like a fresh
@@ -60,31 +58,13 @@ export function createOutbound(options: OutboundOptions): TrafficSide {
         return;
       }
       const conn: AcceptedConnection = { ...base, head: detection.head, protocol: detection.protocol, sni: detection.sni };
-      if (detection.protocol === 'http1') serveHttp1(conn, http1);
-      else if (detection.protocol === 'h2c') http2.handle(conn);
-      else forwardTcp(conn, cluster, tcp);
+      paths.dispatch(conn, (opaque) => forwardTcp(opaque, cluster, tcp));
     });
   }
 
   return {
-    handle(conn) {
-      switch (conn.protocol) {
-        case 'http1':
-          serveHttp1(conn, http1);
-          return;
-        case 'h2c':
-          http2.handle(conn);
-          return;
-        default:
-          // Raw bytes sent to a forward proxy without CONNECT name no destination.
-          forwardTcp(conn, undefined, tcp);
-      }
-    },
-    poolStats: () => ({ http1: http1Pool.stats(), http2: http2Pool.stats() }),
-    async close() {
-      await http2.close();
-      http1Pool.close();
-      await http2Pool.close();
-    },
+    handle: (conn) => paths.dispatch(conn, nowhere),
+    poolStats: () => paths.poolStats(),
+    close: () => paths.close(),
   };
 }

@@ -1,0 +1,42 @@
+/**
+ * The protocol paths one side of the proxy owns (HTTP/1 with its upstream
+ * pool, HTTP/2 with its session pool) and the one dispatch from a detected
+ * connection to them. What is neither HTTP/1 nor h2c is the side's to decide
+ * (`opaque`): the app, a CONNECT target, or nowhere.
+ */
+import type { Socket } from 'node:net';
+import type { HttpDirection } from './http-direction.js';
+import { createHttp1UpstreamPool, serveHttp1, type Http1Deps } from './http1/serve.js';
+import { createHttp2Handler, createHttp2SessionPool } from './http2/serve.js';
+import type { ProxyLimits } from './limits.js';
+import type { AcceptedConnection } from './listeners/accepted.js';
+import type { Telemetry } from './telemetry/telemetry.js';
+
+export type ConnectHandler = (socket: Socket, target: { host: string; port: number }, rest: Buffer, remoteAddress: string, remotePort: number) => void;
+
+export interface ProtocolPaths {
+  dispatch(conn: AcceptedConnection, opaque: (conn: AcceptedConnection) => void): void;
+  /** Upstream pool figures for the admin page. */
+  poolStats(): unknown;
+  close(): Promise<void>;
+}
+
+export function createProtocolPaths(direction: HttpDirection, telemetry: Telemetry, limits: ProxyLimits, onConnect?: ConnectHandler): ProtocolPaths {
+  const http1Pool = createHttp1UpstreamPool(limits);
+  const http1: Http1Deps = { direction, telemetry, limits, pool: http1Pool, onConnect };
+  const http2Pool = createHttp2SessionPool(limits);
+  const http2 = createHttp2Handler({ direction, telemetry, limits, pool: http2Pool });
+  return {
+    dispatch(conn, opaque) {
+      if (conn.protocol === 'http1') serveHttp1(conn, http1);
+      else if (conn.protocol === 'h2c') http2.handle(conn);
+      else opaque(conn);
+    },
+    poolStats: () => ({ http1: http1Pool.stats(), http2: http2Pool.stats() }),
+    async close() {
+      await http2.close();
+      http1Pool.close();
+      await http2Pool.close();
+    },
+  };
+}
