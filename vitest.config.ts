@@ -14,6 +14,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          // bench/tmp holds benchmark scratch copies, never tests of ours.
+          exclude: ['bench/tmp/**', 'node_modules/**', 'dist/**'],
           include: ['src/**/*.test.ts', 'collector/**/*.test.ts', 'proxy/**/*.test.ts', 'bench/**/*.test.ts', 'test/unit/**/*.test.ts'],
         },
       },

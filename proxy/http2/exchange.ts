@@ -60,6 +60,8 @@ export interface DownstreamPeer {
   readonly originalTarget: { readonly host: string; readonly port: number } | undefined;
   streamStarted(): void;
   streamEnded(): void;
+  /** A stream saw no traffic for streamIdleTimeoutMs (the connection may be what is stuck). */
+  streamIdle(): void;
 }
 
 const NO_PEER: WorkloadIdentity = { service: '', namespace: '', version: '' };
@@ -141,8 +143,8 @@ class Exchange {
     setPeers(obs, ctx.telemetry.identity, direction.direction === 'inbound' ? peerOf(headers) : NO_PEER);
     this.callDeadlineMs = this.isGrpc ? (parseGrpcTimeout(headerValue(headers, 'grpc-timeout')) ?? -1) : -1;
 
+    // The stream's 'error' listener is the handler's, attached before anything else (see forwardStream).
     (downstream as Tagged<ServerHttp2Stream>)[EXCHANGE] = this;
-    downstream.on('error', onDownstreamError);
     downstream.on('data', onDownstreamData);
     downstream.on('trailers', onDownstreamTrailers);
     downstream.on('end', onDownstreamEnd);
@@ -372,10 +374,6 @@ function upstreamFailure(obs: HttpObservation): string | undefined {
 
 // Downstream stream events (`this` is the server stream).
 
-function onDownstreamError(this: ServerHttp2Stream): void {
-  // The outcome is read on 'close' (rstCode, what was sent); the listener keeps the error from being thrown.
-}
-
 function onDownstreamData(this: ServerHttp2Stream, chunk: Buffer): void {
   const ex = exchangeOf(this);
   if (ex !== undefined) ex.obs.requestBytes += chunk.length;
@@ -403,7 +401,10 @@ function onDownstreamWantTrailers(this: ServerHttp2Stream): void {
 
 function onDownstreamIdle(this: ServerHttp2Stream): void {
   const ex = exchangeOf(this);
-  if (ex !== undefined) ex.fail('SI', `no data for ${ex.ctx.limits.streamIdleTimeoutMs} ms`);
+  if (ex === undefined) return;
+  ex.fail('SI', `no data for ${ex.ctx.limits.streamIdleTimeoutMs} ms`);
+  // Also when the exchange had already failed: a stream that cannot even be reset means a stuck session.
+  ex.peer.streamIdle();
 }
 
 function onDownstreamClose(this: ServerHttp2Stream): void {
@@ -496,7 +497,11 @@ function onDeadline(ex: Exchange): void {
   ex.fail('UT', call ? `grpc-timeout of ${ex.callDeadlineMs} ms exceeded` : `no response within ${ex.ctx.limits.requestTimeoutMs} ms`);
 }
 
-/** Takes one downstream stream from 'stream' to its end. */
+/**
+ * Takes one downstream stream from 'stream' to its end. The caller has
+ * given the stream its 'error' listener already (the outcome is read on
+ * 'close': rstCode, what was sent).
+ */
 export function forwardStream(
   ctx: Http2Context,
   peer: DownstreamPeer,
