@@ -6,9 +6,9 @@
  * shape) and call finishHttpObservation once; neither builds spans itself.
  */
 import type { ResponseFlag } from '../errors-to-wire.js';
-import * as A from './attributes.js';
+import { HttpSpanRecord } from './http-span.js';
 import { newSpanId, newTraceId, type TraceContext } from './trace-context.js';
-import type { AttributeValue, ProxySpanKind, ProxySpanRecord } from './span-record.js';
+import type { ProxySpanKind } from './span-record.js';
 import { nowMs } from './span-record.js';
 import type { AccessLogEntry, Direction, MeshProtocol, RequestLabels, Telemetry } from './telemetry.js';
 
@@ -109,81 +109,17 @@ function isError(obs: HttpObservation): boolean {
   return obs.kind === 'client' ? obs.statusCode >= 400 : obs.statusCode >= 500;
 }
 
-function spanName(obs: HttpObservation): string {
-  if (obs.rpcService !== '') return `${obs.rpcService}/${obs.rpcMethod}`;
-  if (obs.routeName !== '') return `${obs.method} ${obs.routeName}`;
-  return obs.method === '' ? 'HTTP' : obs.method;
-}
-
-function spanAttributes(obs: HttpObservation, flags: string): Record<string, AttributeValue> {
-  const attrs: Record<string, AttributeValue> = {
-    [A.HTTP_REQUEST_METHOD]: obs.method,
-    [A.URL_PATH]: obs.path,
-    [A.URL_SCHEME]: obs.scheme,
-    [A.SERVER_ADDRESS]: obs.host,
-    [A.SERVER_PORT]: obs.port,
-    [A.CLIENT_ADDRESS]: obs.clientAddress,
-    [A.CLIENT_PORT]: obs.clientPort,
-    [A.NETWORK_PROTOCOL_NAME]: 'http',
-    [A.NETWORK_PROTOCOL_VERSION]: obs.protocol === 'http1' ? '1.1' : '2',
-    [A.HTTP_REQUEST_BODY_SIZE]: obs.requestBytes,
-    [A.HTTP_RESPONSE_BODY_SIZE]: obs.responseBytes,
-    [A.MESH_DIRECTION]: obs.direction,
-    [A.MESH_PROTOCOL]: obs.protocol,
-    [A.MESH_SOURCE_SERVICE]: obs.sourceService,
-    [A.MESH_SOURCE_NAMESPACE]: obs.sourceNamespace,
-    [A.MESH_SOURCE_VERSION]: obs.sourceVersion,
-    [A.MESH_DESTINATION_SERVICE]: obs.destinationService,
-    [A.MESH_DESTINATION_NAMESPACE]: obs.destinationNamespace,
-    [A.MESH_DESTINATION_VERSION]: obs.destinationVersion,
-    [A.MESH_RESPONSE_FLAGS]: flags,
-    [A.MESH_ATTEMPT]: obs.attempt,
-  };
-  if (obs.statusCode !== 0) attrs[A.HTTP_RESPONSE_STATUS_CODE] = obs.statusCode;
-  if (obs.query !== '') attrs[A.URL_QUERY] = obs.query;
-  if (obs.userAgent !== '') attrs[A.USER_AGENT_ORIGINAL] = obs.userAgent;
-  if (obs.requestId !== '') attrs[A.MESH_REQUEST_ID] = obs.requestId;
-  if (obs.routeName !== '') attrs[A.MESH_ROUTE] = obs.routeName;
-  if (obs.upstreamAddress !== '') {
-    attrs[A.MESH_UPSTREAM_ADDRESS] = `${obs.upstreamAddress}:${obs.upstreamPort}`;
-    if (obs.kind === 'client') {
-      attrs[A.NETWORK_PEER_ADDRESS] = obs.upstreamAddress;
-      attrs[A.NETWORK_PEER_PORT] = obs.upstreamPort;
-    }
-  }
-  if (obs.kind === 'client' && obs.destinationService !== '') attrs[A.PEER_SERVICE] = obs.destinationService;
-  if (obs.rpcService !== '') {
-    attrs[A.RPC_SYSTEM] = 'grpc';
-    attrs[A.RPC_SERVICE] = obs.rpcService;
-    attrs[A.RPC_METHOD] = obs.rpcMethod;
-    if (obs.grpcStatus >= 0) attrs[A.RPC_GRPC_STATUS_CODE] = obs.grpcStatus;
-  }
-  if (obs.flags.length > 0) attrs[A.ERROR_TYPE] = obs.flags[0] as string;
-  else if (obs.statusCode >= 500 || (obs.kind === 'client' && obs.statusCode >= 400)) attrs[A.ERROR_TYPE] = String(obs.statusCode);
-  return attrs;
-}
-
-/** Ends the exchange: one span (when sampled), one metrics update, one access-log line (when enabled). */
+/**
+ * Ends the exchange: one span (when sampled), one metrics update, one
+ * access-log line (when enabled). The observation must not change afterwards:
+ * the span reads it (http-span.ts).
+ */
 export function finishHttpObservation(telemetry: Telemetry, obs: HttpObservation): void {
   obs.endTimeMs = nowMs();
   const flags = flagsText(obs.flags);
   const error = isError(obs);
   if (obs.sampled && telemetry.tracing) {
-    const span: ProxySpanRecord = {
-      traceId: obs.traceId,
-      spanId: obs.spanId,
-      parentSpanId: obs.parentSpanId,
-      traceState: obs.traceState,
-      sampled: true,
-      name: spanName(obs),
-      kind: obs.kind,
-      startTimeMs: obs.startTimeMs,
-      endTimeMs: obs.endTimeMs,
-      status: error ? 'error' : 'unset',
-      statusMessage: error ? obs.errorMessage : '',
-      attributes: spanAttributes(obs, flags),
-    };
-    telemetry.spans.record(span);
+    telemetry.spans.record(new HttpSpanRecord(obs, flags, error));
   }
   const durationMs = obs.endTimeMs - obs.startTimeMs;
   const labels: RequestLabels = {

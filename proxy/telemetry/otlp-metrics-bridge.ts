@@ -1,26 +1,25 @@
 /**
  * Sends the proxy's Prometheus figures to the collector as OTLP metrics,
  * so they land in otel_metrics_* beside the spans. Every `intervalMs` the
- * prom-client registry is read (the same snapshot /stats/prometheus serves)
- * and exported with the SDK's OTLP/gRPC metric exporter. One source of
- * truth, two outputs: no second set of instruments on the request path.
+ * prom-client registry is read (the same snapshot /stats/prometheus serves),
+ * encoded by otlp-metrics-encoder.ts and sent to MetricsService/Export over
+ * node:http2 (otlp-grpc-client.ts), the lean span sink's transport. One
+ * source of truth, two outputs: no second set of instruments on the request
+ * path, and none of the SDK's metrics packages in memory.
  *
  * A failed export is counted (failedExports) and the next interval tries
  * again with fresh cumulative values, so nothing needs to be queued.
  */
-import type { HrTime } from '@opentelemetry/api';
-import type { InstrumentationScope } from '@opentelemetry/core';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { Resource } from '@opentelemetry/resources';
-import { AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import type { Registry } from 'prom-client';
 import { TracemeshError, errorMessage } from '../../src/lib/errors.js';
-import { promToResourceMetrics } from './otlp-metrics-convert.js';
-import { PROXY_SCOPE_NAME, hrTimeFromMs, parseCollectorUrl, proxyResourceAttributes } from './span-sink-resource.js';
+import { GrpcUnaryClient } from './otlp-grpc-client.js';
+import { encodeMetricsRequest } from './otlp-metrics-encoder.js';
+import { encodeResource, encodeScope } from './span-sink-lean-encoder.js';
+import { PROXY_SCOPE_NAME, parseCollectorUrl, proxyResourceAttributes } from './span-sink-resource.js';
 import type { WorkloadIdentity } from './telemetry.js';
 
 export const DEFAULT_METRICS_INTERVAL_MS = 10_000;
+export const METRICS_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 
 export interface OtlpMetricsBridgeOptions {
   registry: Registry;
@@ -42,17 +41,16 @@ export interface OtlpMetricsBridge {
   readonly failedExports: number;
   /** Reads the registry and exports now. Never rejects: a failure is counted. */
   exportNow(): Promise<void>;
-  /** Stops the timer, sends one last snapshot (bounded by the export timeout), closes the exporter. Safe twice. */
+  /** Stops the timer, sends one last snapshot (bounded by the export timeout), closes the connection. Safe twice. */
   stop(): Promise<void>;
 }
 
 class Bridge implements OtlpMetricsBridge {
   exports = 0;
   failedExports = 0;
-  private readonly exporter: OTLPMetricExporter;
-  private readonly resource: Resource;
-  private readonly scope: InstrumentationScope = { name: PROXY_SCOPE_NAME };
-  private readonly startTime: HrTime;
+  private readonly client: GrpcUnaryClient;
+  private readonly resource: Buffer;
+  private readonly scope: Buffer;
   private readonly timer: NodeJS.Timeout;
   private inFlight: Promise<void> | undefined = undefined;
   private stopping: Promise<void> | undefined = undefined;
@@ -64,17 +62,13 @@ class Bridge implements OtlpMetricsBridge {
     identity: WorkloadIdentity,
     intervalMs: number,
     private readonly exportTimeoutMs: number,
-    startTimeMs: number,
+    private readonly startTimeMs: number,
     resourceAttributes: Record<string, string> | undefined,
     private readonly log: (message: string) => void,
   ) {
-    this.exporter = new OTLPMetricExporter({
-      url: collectorUrl,
-      timeoutMillis: exportTimeoutMs,
-      temporalityPreference: AggregationTemporality.CUMULATIVE,
-    });
-    this.resource = resourceFromAttributes(proxyResourceAttributes(identity, resourceAttributes));
-    this.startTime = hrTimeFromMs(startTimeMs);
+    this.client = new GrpcUnaryClient({ url: collectorUrl });
+    this.resource = encodeResource(proxyResourceAttributes(identity, resourceAttributes));
+    this.scope = encodeScope(PROXY_SCOPE_NAME);
     this.timer = setInterval(() => {
       // A slow collector must not stack exports up: skip the tick while one is out.
       if (this.inFlight === undefined) void this.exportNow();
@@ -92,8 +86,9 @@ class Bridge implements OtlpMetricsBridge {
   private async exportOnce(): Promise<void> {
     try {
       const snapshot = await this.registry.getMetricsAsJSON();
-      const metrics = promToResourceMetrics(snapshot, this.resource, this.scope, this.startTime, hrTimeFromMs(Date.now()));
-      await this.send(metrics);
+      const body = encodeMetricsRequest(snapshot, this.resource, this.scope, this.startTimeMs, Date.now());
+      // The answer is ExportMetricsServiceResponse; a partial success is still a success (OTLP: do not retry).
+      await this.client.call(METRICS_EXPORT_PATH, [body], this.exportTimeoutMs);
       this.exports++;
       if (this.failing) {
         this.failing = false;
@@ -108,19 +103,6 @@ class Bridge implements OtlpMetricsBridge {
     }
   }
 
-  private send(metrics: Parameters<OTLPMetricExporter['export']>[0]): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      // A backstop beyond the exporter's own deadline: a hung export must not block the bridge for ever.
-      const timer = setTimeout(() => reject(new Error(`metric export timed out after ${this.exportTimeoutMs} ms`)), this.exportTimeoutMs + 1000);
-      timer.unref();
-      this.exporter.export(metrics, (result) => {
-        clearTimeout(timer);
-        if (result.code === 0) resolve();
-        else reject(result.error ?? new Error('OTLP metric export failed'));
-      });
-    });
-  }
-
   stop(): Promise<void> {
     this.stopping ??= this.stopOnce();
     return this.stopping;
@@ -130,7 +112,7 @@ class Bridge implements OtlpMetricsBridge {
     clearInterval(this.timer);
     if (this.inFlight !== undefined) await this.inFlight;
     await this.exportNow();
-    await this.exporter.shutdown().catch((err: unknown) => this.log(`metric exporter shutdown: ${errorMessage(err)}`));
+    await this.client.close().catch((err: unknown) => this.log(`metric exporter shutdown: ${errorMessage(err)}`));
   }
 }
 

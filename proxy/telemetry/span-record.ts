@@ -22,6 +22,20 @@ export interface ProxySpanRecord {
   status: ProxySpanStatus;
   statusMessage: string;
   attributes: Record<string, AttributeValue>;
+  /**
+   * Optional: hands over exactly what `attributes` holds, in the same order,
+   * without building that object. A sink that encodes spans (the lean one)
+   * calls it when present, so the request path never allocates the
+   * attribute map; `attributes` is then built only if someone reads it.
+   */
+  writeAttributes?(writer: SpanAttributeWriter): void;
+}
+
+/** Receives a span's attributes one at a time (see ProxySpanRecord.writeAttributes). */
+export interface SpanAttributeWriter {
+  string(key: string, value: string): void;
+  /** A safe integer. */
+  int(key: string, value: number): void;
 }
 
 /**

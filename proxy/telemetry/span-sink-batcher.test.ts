@@ -5,11 +5,12 @@ import type { ProxySpanRecord } from './span-record.js';
 import { BatchingSpanSink, spanQueueOptions } from './span-sink-batcher.js';
 import type { SpanBatchExporter, SpanQueueOptions } from './span-sink-batcher.js';
 import { spanRecord } from './span-sink.test-helper.js';
+import { RecordQueue } from './span-store-records.js';
 
 type Mode = 'ok' | 'reject' | 'deadline' | 'hang' | 'throw';
 
 /** An exporter whose answer the test chooses; it remembers every batch. */
-class FakeExporter implements SpanBatchExporter {
+class FakeExporter implements SpanBatchExporter<ProxySpanRecord[]> {
   mode: Mode = 'ok';
   batches: ProxySpanRecord[][] = [];
   shutdowns = 0;
@@ -45,10 +46,11 @@ class FakeExporter implements SpanBatchExporter {
   }
 }
 
-const sinks: BatchingSpanSink[] = [];
+const sinks: Array<BatchingSpanSink<ProxySpanRecord[]>> = [];
 
-function sinkWith(exporter: FakeExporter, options: Partial<SpanQueueOptions>): BatchingSpanSink {
-  const sink = new BatchingSpanSink(exporter, spanQueueOptions({ scheduledDelayMs: 60_000, ...options }));
+function sinkWith(exporter: FakeExporter, options: Partial<SpanQueueOptions>): BatchingSpanSink<ProxySpanRecord[]> {
+  const queue = spanQueueOptions({ scheduledDelayMs: 60_000, ...options });
+  const sink = new BatchingSpanSink(exporter, queue, new RecordQueue(queue.maxQueueSize, queue.maxExportBatchSize));
   sinks.push(sink);
   return sink;
 }

@@ -2,29 +2,56 @@
  * The bounded queue and batching both span sinks share (one helper for
  * queueing, batching, timeouts and drop counting, not one per exporter).
  *
- * `record` is the only call on the request path: it stores the record in a
- * fixed-size ring and returns. Nothing is encoded, allocated per span or
- * awaited there. Batches leave from a timer or, when a full batch is waiting,
- * from a setImmediate, one export in flight at a time. We do not use the
- * SDK's BatchSpanProcessor because it drops silently, without a count.
+ * `record` is the only call on the request path: it hands the span to the
+ * sink's SpanStore and returns. The store either keeps the record as it is
+ * (span-store-records.ts, for the SDK sink) or encodes it at once into
+ * protobuf bytes (span-store-encoded.ts, the lean sink), so what waits in
+ * the queue is a few hundred bytes per span instead of an object graph that
+ * would outlive the young generation. Nothing is awaited there. Batches
+ * leave from a timer or, when a full batch is waiting, from a setImmediate,
+ * one export in flight at a time. We do not use the SDK's
+ * BatchSpanProcessor because it drops silently, without a count.
  *
  * Every span that is not delivered is counted under exactly one reason:
- * queue full, export failed, export timed out, or still queued (or recorded)
- * at shutdown.
+ * queue full, export failed (including a span the store could not encode),
+ * export timed out, or still queued (or recorded) at shutdown.
  */
 import { TracemeshError, errorMessage } from '../../src/lib/errors.js';
 import type { ProxySpanRecord, SpanSink } from './span-record.js';
 
-/** The transport half of a sink: sends one encoded batch. */
-export interface SpanBatchExporter {
+/** The transport half of a sink: sends one batch, in the form its store takes batches out. */
+export interface SpanBatchExporter<B> {
   /**
    * Sends one batch. Resolves once the collector accepted it, rejects
    * otherwise. `timeoutMs` is the deadline to hand the transport; a rejection
-   * whose `code` is 4 (gRPC DEADLINE_EXCEEDED) counts as a timeout.
+   * whose `code` or `grpcStatus` is 4 (gRPC DEADLINE_EXCEEDED) counts as a timeout.
    */
-  export(spans: ProxySpanRecord[], timeoutMs: number): Promise<void>;
+  export(batch: B, timeoutMs: number): Promise<void>;
   /** Releases connections. Called once, after the last export settled or was given up. */
   shutdown(): Promise<void>;
+}
+
+/** What SpanStore.add did with a span. */
+export const STORED = 0;
+export const STORE_FULL = 1;
+/** The span could not be encoded (a bug, never expected): counted as an export failure. */
+export const STORE_FAILED = 2;
+export type StoreOutcome = typeof STORED | typeof STORE_FULL | typeof STORE_FAILED;
+
+/** Where a sink keeps spans between record() and export, bounded. */
+export interface SpanStore<B> {
+  /** Spans held now. */
+  readonly size: number;
+  /** Keeps the span, or says why not. Never throws. */
+  add(span: ProxySpanRecord): StoreOutcome;
+  /** Takes the oldest spans, at most one export batch of them. Only called when size > 0. */
+  take(): B;
+  /** How many spans a batch from take() holds. */
+  countOf(batch: B): number;
+  /** Forgets everything held. */
+  clear(): void;
+  /** Optional: the batch was delivered and its memory may be reused. */
+  release?(batch: B): void;
 }
 
 export interface SpanQueueOptions {
@@ -106,13 +133,10 @@ async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
 
 function noop(): void {}
 
-export class BatchingSpanSink implements SpanSink {
+export class BatchingSpanSink<B> implements SpanSink {
   private readonly options: SpanQueueOptions;
-  private readonly exporter: SpanBatchExporter;
-  /** Fixed-size ring: no growth, no shifting. Slots are cleared when taken so records can be collected. */
-  private readonly ring: Array<ProxySpanRecord | undefined>;
-  private head = 0;
-  private size = 0;
+  private readonly exporter: SpanBatchExporter<B>;
+  private readonly store: SpanStore<B>;
   private timer: NodeJS.Timeout | undefined = undefined;
   private immediate: NodeJS.Immediate | undefined = undefined;
   /** The export loop in progress, if any. */
@@ -133,14 +157,15 @@ export class BatchingSpanSink implements SpanSink {
   private readonly kickFull: () => void;
   private readonly loopEnded: () => void;
 
-  constructor(exporter: SpanBatchExporter, options: SpanQueueOptions) {
+  /** `store` must hold at most options.maxQueueSize spans and take batches of options.maxExportBatchSize. */
+  constructor(exporter: SpanBatchExporter<B>, options: SpanQueueOptions, store: SpanStore<B>) {
     this.exporter = exporter;
     this.options = options;
-    this.ring = new Array<ProxySpanRecord | undefined>(options.maxQueueSize).fill(undefined);
+    this.store = store;
     this.kick = () => {
       this.timer = undefined;
       this.immediate = undefined;
-      void this.startLoop(this.size);
+      void this.startLoop(this.store.size);
     };
     this.kickFull = () => {
       this.immediate = undefined;
@@ -155,7 +180,7 @@ export class BatchingSpanSink implements SpanSink {
 
   get stats(): SpanSinkStats {
     return {
-      queued: this.size,
+      queued: this.store.size,
       exportedSpans: this.exported,
       droppedQueueFull: this.droppedFull,
       droppedExportFailed: this.droppedFailed,
@@ -169,17 +194,14 @@ export class BatchingSpanSink implements SpanSink {
       this.droppedShutdown++;
       return;
     }
-    const capacity = this.ring.length;
-    if (this.size === capacity) {
-      this.droppedFull++;
+    const outcome = this.store.add(span);
+    if (outcome !== STORED) {
+      if (outcome === STORE_FULL) this.droppedFull++;
+      else this.droppedFailed++;
       return;
     }
-    let tail = this.head + this.size;
-    if (tail >= capacity) tail -= capacity;
-    this.ring[tail] = span;
-    this.size++;
     if (this.running !== undefined) return; // the loop looks at the queue again when its export settles
-    if (this.size >= this.options.maxExportBatchSize) {
+    if (this.store.size >= this.options.maxExportBatchSize) {
       // A full batch: send soon, but not inside the request that completed it.
       if (this.immediate === undefined) {
         if (this.timer !== undefined) {
@@ -197,12 +219,12 @@ export class BatchingSpanSink implements SpanSink {
 
   /** Sends everything queued when called (not what arrives meanwhile), then resolves. Never rejects. */
   async forceFlush(): Promise<void> {
-    let pending = this.size;
+    let pending = this.store.size;
     while (this.running !== undefined) {
       await this.running;
     }
     // Spans queued at the call may have left with the loop we waited for.
-    pending = Math.min(pending, this.size);
+    pending = Math.min(pending, this.store.size);
     if (pending === 0) return;
     this.cancelWake();
     await this.startLoop(pending);
@@ -220,10 +242,8 @@ export class BatchingSpanSink implements SpanSink {
     const deadlineAt = Date.now() + this.options.shutdownTimeoutMs;
     await settleWithin(this.forceFlush(), this.options.shutdownTimeoutMs);
     // Whatever did not make it (deadline passed, or a last export is still out) is lost.
-    this.droppedShutdown += this.size;
-    this.ring.fill(undefined);
-    this.size = 0;
-    this.head = 0;
+    this.droppedShutdown += this.store.size;
+    this.store.clear();
     // The exporter may wait for an export still out; the same deadline bounds it (and a little more, to close).
     const closing = this.exporter.shutdown().catch((err: unknown) => this.options.log(`span exporter shutdown: ${errorMessage(err)}`));
     await settleWithin(closing, Math.max(deadlineAt - Date.now(), SHUTDOWN_CLOSE_GRACE_MS));
@@ -252,42 +272,32 @@ export class BatchingSpanSink implements SpanSink {
    */
   private async exportLoop(mustSend: number): Promise<void> {
     let left = mustSend;
-    while (this.size > 0 && (left > 0 || this.size >= this.options.maxExportBatchSize)) {
-      const batch = this.take(this.options.maxExportBatchSize);
-      left -= batch.length;
+    const store = this.store;
+    while (store.size > 0 && (left > 0 || store.size >= this.options.maxExportBatchSize)) {
+      const batch = store.take();
+      const count = store.countOf(batch);
+      left -= count;
       const outcome = await this.exportBatch(batch);
-      if (outcome === 'ok') this.exported += batch.length;
-      else if (outcome === 'timeout') this.droppedTimeout += batch.length;
-      else this.droppedFailed += batch.length;
+      if (outcome === 'ok') {
+        this.exported += count;
+        // Only a delivered batch: a failed or abandoned one may still be referenced by the transport.
+        store.release?.(batch);
+      }
+      else if (outcome === 'timeout') this.droppedTimeout += count;
+      else this.droppedFailed += count;
     }
   }
 
   /** After a loop: what arrived meanwhile waits for the timer (or goes at once if a full batch is there). */
   private onLoopEnded(): void {
     this.running = undefined;
-    if (this.size === 0 || this.stopped || this.timer !== undefined || this.immediate !== undefined) return;
-    if (this.size >= this.options.maxExportBatchSize) this.immediate = setImmediate(this.kickFull).unref();
+    const size = this.store.size;
+    if (size === 0 || this.stopped || this.timer !== undefined || this.immediate !== undefined) return;
+    if (size >= this.options.maxExportBatchSize) this.immediate = setImmediate(this.kickFull).unref();
     else this.timer = setTimeout(this.kick, this.options.scheduledDelayMs).unref();
   }
 
-  private take(max: number): ProxySpanRecord[] {
-    const n = Math.min(max, this.size);
-    const out = new Array<ProxySpanRecord>(n);
-    const ring = this.ring;
-    const capacity = ring.length;
-    let h = this.head;
-    for (let i = 0; i < n; i++) {
-      out[i] = ring[h] as ProxySpanRecord;
-      ring[h] = undefined;
-      h++;
-      if (h === capacity) h = 0;
-    }
-    this.head = h;
-    this.size -= n;
-    return out;
-  }
-
-  private async exportBatch(batch: ProxySpanRecord[]): Promise<ExportOutcome> {
+  private async exportBatch(batch: B): Promise<ExportOutcome> {
     const timeoutMs = this.options.exportTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<ExportOutcome>((resolve) => {
@@ -317,7 +327,8 @@ export class BatchingSpanSink implements SpanSink {
   }
 
   private failed(err: unknown): ExportOutcome {
-    const timeout = typeof err === 'object' && err !== null && (err as { code?: unknown }).code === GRPC_DEADLINE_EXCEEDED;
+    const e = typeof err === 'object' && err !== null ? (err as { code?: unknown; grpcStatus?: unknown }) : {};
+    const timeout = e.code === GRPC_DEADLINE_EXCEEDED || e.grpcStatus === GRPC_DEADLINE_EXCEEDED;
     if (!this.failing) {
       this.failing = true;
       this.options.log(`span export failed: ${errorMessage(err)}; dropping spans until the collector answers`);

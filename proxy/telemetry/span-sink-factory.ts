@@ -1,7 +1,8 @@
 /**
- * Picks the span sink: 'otel' (the OpenTelemetry SDK's OTLP/gRPC exporter)
- * or 'lean' (our own encoder over grpc-js). Both take the same options and
- * count drops the same way; the benchmark decides the default.
+ * Picks the span sink: 'otel' (the OpenTelemetry SDK's OTLP/gRPC exporter,
+ * loaded on its first export) or 'lean' (spans encoded as they are recorded,
+ * sent over node:http2). Both take the same options and count drops the same
+ * way; the benchmark decides the default.
  */
 import { TracemeshError } from '../../src/lib/errors.js';
 import type { SpanSink } from './span-record.js';

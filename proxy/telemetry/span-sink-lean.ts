@@ -1,70 +1,48 @@
 /**
- * The lean SpanSink, for the benchmark comparison with the SDK sink: the same
- * bounded queue (span-sink-batcher.ts), but each batch is encoded straight
- * from our records to OTLP protobuf (span-sink-lean-encoder.ts) and sent with
- * @grpc/grpc-js as raw bytes (identity serializers) to the collector's
- * TraceService/Export. No ReadableSpan objects, no SDK serializer, no
- * retrying transport: a failed batch is counted and the next one goes.
+ * The lean SpanSink: the same bounded queue as the SDK sink
+ * (span-sink-batcher.ts), but each span is encoded to OTLP protobuf when it
+ * is recorded (span-store-encoded.ts), and a batch goes to the collector's
+ * TraceService/Export as those bytes behind a prebuilt resource and scope,
+ * over node:http2 (otlp-grpc-client.ts). No ReadableSpan objects, no SDK
+ * serializer, no grpc-js, no retrying transport: a failed batch is counted
+ * and the next one goes.
  */
-import { Client, Metadata, credentials } from '@grpc/grpc-js';
-import type { ServiceError } from '@grpc/grpc-js';
-import type { ProxySpanRecord, SpanSink } from './span-record.js';
+import { GrpcUnaryClient } from './otlp-grpc-client.js';
+import type { SpanSink } from './span-record.js';
 import { BatchingSpanSink } from './span-sink-batcher.js';
 import type { SpanBatchExporter, SpanSinkStats } from './span-sink-batcher.js';
-import { LeanProtoWriter, encodeResource, encodeScope, encodeTraceRequest } from './span-sink-lean-encoder.js';
+import { encodeResource, encodeScope, exportRequestHead } from './span-sink-lean-encoder.js';
 import { queueOptionsOf } from './span-sink-options.js';
 import type { SpanSinkOptions } from './span-sink-options.js';
 import { PROXY_SCOPE_NAME, parseCollectorUrl, proxyResourceAttributes } from './span-sink-resource.js';
+import { EncodedSpanQueue } from './span-store-encoded.js';
+import type { EncodedSpans } from './span-store-encoded.js';
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
-function passBuffer(value: Buffer): Buffer {
-  return value;
-}
+class LeanTraceExporter implements SpanBatchExporter<EncodedSpans> {
+  constructor(
+    private readonly client: GrpcUnaryClient,
+    private readonly resource: Buffer,
+    private readonly scope: Buffer,
+  ) {}
 
-class LeanGrpcExporter implements SpanBatchExporter {
-  private readonly client: Client;
-  private readonly writer = new LeanProtoWriter();
-  private readonly resource: Buffer;
-  private readonly scope: Buffer;
-
-  constructor(address: string, secure: boolean, resource: Buffer, scope: Buffer) {
-    this.client = new Client(address, secure ? credentials.createSsl() : credentials.createInsecure(), {
-      'grpc.primary_user_agent': 'tracemesh-proxy',
-    });
-    this.resource = resource;
-    this.scope = scope;
+  async export(batch: EncodedSpans, timeoutMs: number): Promise<void> {
+    const head = exportRequestHead(this.resource, this.scope, batch.bytes.length);
+    // The answer is ExportTraceServiceResponse; a partial success is still a success (OTLP: do not retry).
+    await this.client.call(TRACE_EXPORT_PATH, [head, batch.bytes], timeoutMs);
   }
 
-  export(spans: ProxySpanRecord[], timeoutMs: number): Promise<void> {
-    const body = encodeTraceRequest(this.writer, this.resource, this.scope, spans);
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        TRACE_EXPORT_PATH,
-        passBuffer,
-        passBuffer,
-        body,
-        new Metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (err: ServiceError | null) => {
-          // The response is ExportTraceServiceResponse; a partial success is still a success (OTLP: do not retry).
-          if (err === null) resolve();
-          else reject(err);
-        },
-      );
-    });
-  }
-
-  async shutdown(): Promise<void> {
-    this.client.close();
+  shutdown(): Promise<void> {
+    return this.client.close();
   }
 }
 
-/** The lean SpanSink: our protobuf encoder over grpc-js, behind the same bounded, counting queue. */
+/** The lean SpanSink: spans encoded as they are recorded, sent over node:http2, behind the bounded, counting queue. */
 export function createLeanSpanSink(options: SpanSinkOptions): SpanSink & { readonly stats: SpanSinkStats } {
   const queue = queueOptionsOf(options);
   const collector = parseCollectorUrl(options.collectorUrl);
   const resource = encodeResource(proxyResourceAttributes(options.identity, options.resourceAttributes));
-  const exporter = new LeanGrpcExporter(collector.address, collector.secure, resource, encodeScope(PROXY_SCOPE_NAME));
-  return new BatchingSpanSink(exporter, queue);
+  const exporter = new LeanTraceExporter(new GrpcUnaryClient({ url: collector.url }), resource, encodeScope(PROXY_SCOPE_NAME));
+  return new BatchingSpanSink(exporter, queue, new EncodedSpanQueue(queue.maxQueueSize, queue.maxExportBatchSize));
 }

@@ -1,132 +1,50 @@
 /**
- * SpanSink over the OpenTelemetry SDK: the OTLP/gRPC trace exporter
- * (@opentelemetry/exporter-trace-otlp-grpc) sends the batches.
+ * SpanSink over the OpenTelemetry SDK: our bounded, counting queue holds the
+ * records, and the SDK's OTLP/gRPC trace exporter (span-sink-otel-exporter.ts)
+ * sends them.
  *
- * Why no Tracer: the hot path has already chosen the span's ids (they went
- * out in traceparent), its times and its status. A Tracer would allocate a
- * full SDK Span per request, generate ids we would throw away, and hand the
- * span to a BatchSpanProcessor that drops without counting. Instead the
- * queue holds our plain records, and only at export time each becomes a
- * ReadableSpan-shaped view, which is all the exporter's serializer reads.
+ * The SDK is loaded on the first export, not when the sink is made: a proxy
+ * that runs the lean sink never loads it (it is about 11 MB of resident
+ * memory), and createTelemetry stays synchronous. The first batch's
+ * deadline includes the load.
  */
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import type { Attributes, HrTime, Link, SpanContext, SpanStatus, TraceState } from '@opentelemetry/api';
-import type { InstrumentationScope } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { Resource } from '@opentelemetry/resources';
-import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { ProxySpanRecord, SpanSink } from './span-record.js';
 import { BatchingSpanSink } from './span-sink-batcher.js';
 import type { SpanBatchExporter, SpanSinkStats } from './span-sink-batcher.js';
 import { queueOptionsOf } from './span-sink-options.js';
 import type { SpanSinkOptions } from './span-sink-options.js';
-import { PROXY_SCOPE_NAME, hrTimeFromMs, parseCollectorUrl, proxyResourceAttributes } from './span-sink-resource.js';
+import { parseCollectorUrl, proxyResourceAttributes } from './span-sink-resource.js';
+import type { ResourceAttributeValue } from './span-sink-resource.js';
+import { RecordQueue } from './span-store-records.js';
 
-const NO_LINKS: Link[] = [];
-const NO_EVENTS: TimedEvent[] = [];
-const TRACE_FLAG_SAMPLED = 1;
+type RecordExporter = SpanBatchExporter<ProxySpanRecord[]>;
 
-/** tracestate exactly as received: the API's parser would re-order or drop entries it dislikes. */
-class ReceivedTraceState implements TraceState {
-  constructor(private readonly raw: string) {}
-  serialize(): string {
-    return this.raw;
-  }
-  get(key: string): string | undefined {
-    for (const member of this.raw.split(',')) {
-      const eq = member.indexOf('=');
-      if (eq > 0 && member.slice(0, eq).trim() === key) return member.slice(eq + 1).trim();
-    }
-    return undefined;
-  }
-  set(key: string, value: string): TraceState {
-    const rest = this.raw.split(',').filter((m) => m.trim() !== '' && m.slice(0, m.indexOf('=')).trim() !== key);
-    return new ReceivedTraceState([`${key}=${value}`, ...rest].join(','));
-  }
-  unset(key: string): TraceState {
-    return new ReceivedTraceState(this.raw.split(',').filter((m) => m.slice(0, m.indexOf('=')).trim() !== key).join(','));
-  }
-}
-
-/** A ProxySpanRecord seen as the SDK's ReadableSpan. Built at export time, one per exported span. */
-class RecordedSpan implements ReadableSpan {
-  readonly name: string;
-  readonly kind: SpanKind;
-  readonly parentSpanContext: SpanContext | undefined;
-  readonly startTime: HrTime;
-  readonly endTime: HrTime;
-  readonly duration: HrTime;
-  readonly status: SpanStatus;
-  readonly attributes: Attributes;
-  readonly links: Link[] = NO_LINKS;
-  readonly events: TimedEvent[] = NO_EVENTS;
-  readonly ended = true;
-  readonly droppedAttributesCount = 0;
-  readonly droppedEventsCount = 0;
-  readonly droppedLinksCount = 0;
-  private readonly context: SpanContext;
+/** Loads the SDK exporter when the first batch leaves; a failed load fails that export (and the next ones), counted. */
+class LazyOtelExporter implements RecordExporter {
+  private loading: Promise<RecordExporter> | undefined = undefined;
 
   constructor(
-    record: ProxySpanRecord,
-    readonly resource: Resource,
-    readonly instrumentationScope: InstrumentationScope,
-  ) {
-    const traceFlags = record.sampled ? TRACE_FLAG_SAMPLED : 0;
-    this.context = {
-      traceId: record.traceId,
-      spanId: record.spanId,
-      traceFlags,
-      ...(record.traceState !== '' && { traceState: new ReceivedTraceState(record.traceState) }),
-    };
-    // Every parent the proxy knows came over the wire (traceparent/b3): it is remote.
-    this.parentSpanContext =
-      record.parentSpanId === '' ? undefined : { traceId: record.traceId, spanId: record.parentSpanId, traceFlags, isRemote: true };
-    this.name = record.name;
-    this.kind = record.kind === 'server' ? SpanKind.SERVER : SpanKind.CLIENT;
-    this.startTime = hrTimeFromMs(record.startTimeMs);
-    this.endTime = hrTimeFromMs(record.endTimeMs);
-    this.duration = hrTimeFromMs(record.endTimeMs - record.startTimeMs);
-    this.status =
-      record.status === 'error'
-        ? { code: SpanStatusCode.ERROR, message: record.statusMessage }
-        : { code: record.status === 'ok' ? SpanStatusCode.OK : SpanStatusCode.UNSET };
-    this.attributes = record.attributes;
+    private readonly collectorUrl: string,
+    private readonly timeoutMs: number,
+    private readonly resourceAttributes: Record<string, ResourceAttributeValue>,
+  ) {}
+
+  async export(batch: ProxySpanRecord[], timeoutMs: number): Promise<void> {
+    const exporter = await this.load();
+    await exporter.export(batch, timeoutMs);
   }
 
-  spanContext(): SpanContext {
-    return this.context;
-  }
-}
-
-/** The exporter's callback API as a promise; the error keeps its gRPC `code` for timeout counting. */
-class OtelBatchExporter implements SpanBatchExporter {
-  private readonly exporter: OTLPTraceExporter;
-
-  constructor(
-    collectorUrl: string,
-    timeoutMs: number,
-    private readonly resource: Resource,
-    private readonly scope: InstrumentationScope,
-  ) {
-    // One export is in flight at a time (the batcher's loop); the SDK's own
-    // concurrency limit is a second fence should an abandoned one still run.
-    this.exporter = new OTLPTraceExporter({ url: collectorUrl, timeoutMillis: timeoutMs, concurrencyLimit: 4 });
+  async shutdown(): Promise<void> {
+    if (this.loading === undefined) return;
+    const exporter = await this.loading;
+    await exporter.shutdown();
   }
 
-  export(spans: ProxySpanRecord[]): Promise<void> {
-    const readable = new Array<ReadableSpan>(spans.length);
-    for (let i = 0; i < spans.length; i++) readable[i] = new RecordedSpan(spans[i] as ProxySpanRecord, this.resource, this.scope);
-    return new Promise((resolve, reject) => {
-      this.exporter.export(readable, (result) => {
-        if (result.code === 0) resolve();
-        else reject(result.error ?? new Error('OTLP trace export failed'));
-      });
-    });
-  }
-
-  shutdown(): Promise<void> {
-    return this.exporter.shutdown();
+  private load(): Promise<RecordExporter> {
+    this.loading ??= import('./span-sink-otel-exporter.js').then((m) =>
+      m.createOtelBatchExporter(this.collectorUrl, this.timeoutMs, this.resourceAttributes),
+    );
+    return this.loading;
   }
 }
 
@@ -134,7 +52,6 @@ class OtelBatchExporter implements SpanBatchExporter {
 export function createOtelSpanSink(options: SpanSinkOptions): SpanSink & { readonly stats: SpanSinkStats } {
   const queue = queueOptionsOf(options);
   const collector = parseCollectorUrl(options.collectorUrl);
-  const resource = resourceFromAttributes(proxyResourceAttributes(options.identity, options.resourceAttributes));
-  const scope: InstrumentationScope = { name: PROXY_SCOPE_NAME };
-  return new BatchingSpanSink(new OtelBatchExporter(collector.url, queue.exportTimeoutMs, resource, scope), queue);
+  const exporter = new LazyOtelExporter(collector.url, queue.exportTimeoutMs, proxyResourceAttributes(options.identity, options.resourceAttributes));
+  return new BatchingSpanSink(exporter, queue, new RecordQueue(queue.maxQueueSize, queue.maxExportBatchSize));
 }
