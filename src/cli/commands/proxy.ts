@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, type ProxyLimits } from '../../../proxy/limits.js';
 import type { CaptureMode } from '../../../proxy/proxy.js';
+import { loadMeshConfigInWorker } from '../../config/load-in-worker.js';
 import type { ServiceSpec } from '../../config/types.js';
 import { TracemeshError } from '../../lib/errors.js';
 import type { Command, ParsedArgs } from '../command.js';
@@ -45,7 +46,7 @@ function modeFlag(args: ParsedArgs): CaptureMode {
 }
 
 function spanSinkFlag(args: ParsedArgs): 'otel' | 'lean' {
-  const text = stringFlag(args, 'span-exporter') ?? 'otel';
+  const text = stringFlag(args, 'span-exporter') ?? 'lean';
   if (text !== 'otel' && text !== 'lean') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--span-exporter: '${text}' is not otel or lean`);
   return text;
 }
@@ -87,7 +88,7 @@ export const proxyCommand: Command = {
     'detect-timeout': { type: 'string', valueName: 'DURATION', description: 'wait for a client\'s first bytes before treating it as server-first TCP', default: '100ms' },
     'max-connections': { type: 'string', valueName: 'N', description: 'connections per listener', default: '20000' },
     'metrics-interval': { type: 'string', valueName: 'DURATION', description: 'how often metrics go to the collector as OTLP', default: '10s' },
-    'span-exporter': { type: 'string', valueName: 'KIND', description: 'otel (the OpenTelemetry SDK) or lean (our own OTLP encoder)', default: 'otel' },
+    'span-exporter': { type: 'string', valueName: 'KIND', description: 'lean (our own OTLP encoder, see bench/results/proxy.md) or otel (the OpenTelemetry SDK exporter)', default: 'lean' },
   },
   examples: [
     'tracemesh proxy --service reviews --version v2 --app-port 9080 --config mesh.yaml',
@@ -101,8 +102,9 @@ export const proxyCommand: Command = {
     const appPort = portFlag(args, 'app-port', 0);
     if (appPort === 0) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', "--app-port: '0' is not a port the app can listen on");
     const configPaths = (args.values['config'] as string[] | undefined) ?? [];
-    // The YAML parser and schema library load only when there is a file to read (RSS is a goal).
-    const services: ServiceSpec[] = configPaths.length === 0 ? [] : (await (await import('../../config/load.js')).loadMeshConfig(configPaths)).services;
+    // Parsed in a worker thread that is then thrown away: the YAML parser and schema library
+    // would otherwise stay resident in every sidecar (RSS is a goal).
+    const services: ServiceSpec[] = configPaths.length === 0 ? [] : (await loadMeshConfigInWorker(configPaths)).services;
     const { Proxy } = await import('../../../proxy/proxy.js');
     const proxy = new Proxy({
       identity: { service, namespace: nameFlag(args, 'namespace', 'default'), version: nameFlag(args, 'version', 'v1') },
