@@ -9,6 +9,7 @@
  * observation, its strings and its upstream writes.
  */
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { upstreamSocketFlag, wireError, wireErrorBody, type ResponseFlag, type WireError } from '../errors-to-wire.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
 import { finishHttpObservation, type HttpObservation } from '../telemetry/http-observation.js';
@@ -38,8 +39,25 @@ function isIdempotent(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'PUT' || method === 'DELETE' || method === 'TRACE';
 }
 
-function onResponseTimer(exchange: Exchange): void {
-  exchange.onResponseTimeout();
+/**
+ * After bytes of an upstream read went to the downstream socket: when the
+ * socket queued them instead of sending them at once, they still point into
+ * the upstream connection's read buffer, which must not be read into again.
+ */
+function lendIfQueued(down: Socket, up: UpstreamConnection | undefined): void {
+  if (down.writableLength > 0 && up !== undefined) up.lendReadBuffer();
+}
+
+/**
+ * Writes bytes of an upstream read downstream. Behind a queue they are
+ * copied: they would wait anyway, and so at most one read buffer per
+ * connection is ever held by a queue (a slow client cannot pin one per read).
+ */
+function forwardUpstreamBytes(down: Socket, up: UpstreamConnection | undefined, bytes: Buffer): boolean {
+  if (down.writableLength > 0) return down.write(Buffer.from(bytes));
+  const ok = down.write(bytes);
+  lendIfQueued(down, up);
+  return ok;
 }
 
 export class Exchange implements UpstreamClient, UpstreamRequestOptions {
@@ -68,8 +86,9 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
   private closeAfter = false;
   /** The client wants the connection kept (HTTP/1.1 default, or 1.0 with keep-alive). */
   private keepAlive = true;
-  private responseTimer: NodeJS.Timeout | undefined = undefined;
+  /** Waiting for the response head, since responseSince (performance.now()); the connection's sweep checks it. */
   private responseTimerArmed = false;
+  private responseSince = 0;
 
   // UpstreamRequestOptions, read by upstreamRequestHead.
   explicitProxy = false;
@@ -190,15 +209,15 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
 
   private onRequestComplete(): void {
     if (this.phase !== R_HEAD) return;
-    const ms = this.conn.limits.requestTimeoutMs;
-    if (ms <= 0) return;
+    if (this.conn.limits.requestTimeoutMs <= 0) return;
     this.responseTimerArmed = true;
-    if (this.responseTimer === undefined) this.responseTimer = setTimeout(onResponseTimer, ms, this).unref();
-    else this.responseTimer.refresh();
+    this.responseSince = performance.now();
   }
 
-  onResponseTimeout(): void {
-    if (!this.responseTimerArmed || !this.active || this.phase !== R_HEAD) return;
+  /** From the sweep: the request timeout (end of request to response head) has passed → 504 UT. */
+  checkResponseDeadline(now: number): void {
+    if (!this.responseTimerArmed || now - this.responseSince < this.conn.limits.requestTimeoutMs) return;
+    if (!this.active || this.phase !== R_HEAD) return;
     this.responseTimerArmed = false;
     const key = this.choice.endpointKey;
     this.answer(wireError('UT', `no response from ${key} within ${this.conn.limits.requestTimeoutMs} ms`), true);
@@ -208,6 +227,7 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
 
   onUpstreamData(up: UpstreamConnection, chunk: Buffer): void {
     if (up !== this.upstream) return;
+    this.conn.heard = true;
     this.upstreamBytes += chunk.length;
     switch (this.phase) {
       case R_HEAD:
@@ -218,7 +238,7 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
         return;
       case R_TUNNEL:
         if (this.obs !== undefined) this.obs.responseBytes += chunk.length;
-        if (!this.conn.socket.write(chunk)) this.pauseUpstream();
+        if (!forwardUpstreamBytes(this.conn.socket, up, chunk)) this.pauseUpstream();
         return;
       default:
         // Bytes after a complete response: the connection is out of step, never reuse it.
@@ -257,7 +277,9 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
   }
 
   onUpstreamDrain(up: UpstreamConnection): void {
-    if (up === this.upstream) this.conn.resumeReading();
+    if (up !== this.upstream) return;
+    this.conn.heard = true;
+    this.conn.resumeReading();
   }
 
   onDownstreamDrain(): void {
@@ -309,7 +331,9 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
       const next = reader.read(chunk, start);
       if (next === HEAD_INCOMPLETE) return;
       if (next === HEAD_TOO_LARGE) return this.upstreamProtocolError(`response head larger than ${limits.maxHeaderBytes} bytes`);
-      if (parseResponseHead(reader.text, response, limits) !== HEAD_OK) return this.upstreamProtocolError(response.error);
+      const parsed = parseResponseHead(reader.text, reader.bytes, reader.base, response, limits);
+      reader.forgetBytes();
+      if (parsed !== HEAD_OK) return this.upstreamProtocolError(response.error);
       const status = response.statusCode;
       if (status >= 200) return this.onFinalHead(chunk, next);
       if (status === 101) {
@@ -369,8 +393,12 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
     }
     const down = this.conn.socket;
     let ok: boolean;
-    if (head !== '') ok = writeHeadAndBody(down, head, end > start ? chunk.subarray(start, end) : undefined);
-    else ok = end > start ? down.write(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end)) : true;
+    if (head !== '') {
+      ok = writeHeadAndBody(down, head, end > start ? chunk.subarray(start, end) : undefined);
+      lendIfQueued(down, this.upstream);
+    } else {
+      ok = end > start ? forwardUpstreamBytes(down, this.upstream, start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end)) : true;
+    }
     if (complete) this.responseComplete(end < chunk.length);
     else if (!ok) this.pauseUpstream();
   }
@@ -517,6 +545,7 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
     conn.state = D_TUNNEL;
     const head = responseStatusLine(response) + keptFieldLines(response, forwardResponseField, this.explicitProxy, true, false) + 'connection: upgrade\r\n\r\n';
     const ok = writeHeadAndBody(conn.socket, head, next < chunk.length ? chunk.subarray(next) : undefined);
+    lendIfQueued(conn.socket, this.upstream);
     if (next < chunk.length) (this.obs as HttpObservation).responseBytes += chunk.length - next;
     if (!ok) this.pauseUpstream();
     // Bytes the client sent after its upgrade request, held while the answer was pending.

@@ -44,6 +44,11 @@ export class HeadBuffer {
     return this.buf.toString('latin1', 0, end);
   }
 
+  /** The held bytes from offset 0 (the head parser reads them beside text()); valid until the next append or reset. */
+  get bytes(): Buffer {
+    return this.buf;
+  }
+
   /** Forgets the contents; a large buffer is released so an idle connection stays small. */
   reset(): void {
     this.length = 0;

@@ -8,6 +8,8 @@
 import { HEAD_END } from './chars.js';
 import { HeadBuffer } from './head-buffer.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** read(): the head is not complete yet; its bytes are held. */
 export const HEAD_INCOMPLETE = -1;
 /** read(): the head is over the size limit (its first bytes are held, for the caller to look at). */
@@ -18,6 +20,13 @@ export class HeadReader {
   readonly pending = new HeadBuffer();
   /** The last complete head, decoded as latin1, ending with CRLF CRLF. */
   text = '';
+  /**
+   * The same head as bytes: bytes[base, base + text.length). They are the
+   * read's own buffer or the held copy, valid until the next read() (and,
+   * for an upstream read, until its callback returns).
+   */
+  bytes: Buffer = EMPTY;
+  base = 0;
 
   constructor(private readonly maxBytes: number) {}
 
@@ -38,6 +47,8 @@ export class HeadReader {
       const at = buf.indexOf(HEAD_END, start);
       if (at >= 0 && at + 4 - start <= max) {
         this.text = buf.toString('latin1', start, at + 4);
+        this.bytes = buf;
+        this.base = start;
         return at + 4;
       }
       acc.append(buf, start, Math.min(len, start + max + 4));
@@ -49,12 +60,20 @@ export class HeadReader {
     if (at < 0) return acc.length > max ? HEAD_TOO_LARGE : HEAD_INCOMPLETE;
     if (at + 4 > max) return HEAD_TOO_LARGE;
     this.text = acc.text(at + 4);
+    this.bytes = acc.bytes;
+    this.base = 0;
     acc.reset();
     return start + (at + 4 - prev);
+  }
+
+  /** Drops the reference to the last head's bytes once they are parsed, so a waiting connection keeps no read buffer alive. */
+  forgetBytes(): void {
+    this.bytes = EMPTY;
   }
 
   /** Forgets held bytes (a new message, or the connection is done). */
   reset(): void {
     this.pending.reset();
+    this.bytes = EMPTY;
   }
 }

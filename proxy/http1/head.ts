@@ -14,13 +14,15 @@ export class HttpHead {
   /** Why the last parse failed, for the 400 body and the span; '' when it did not. */
   error = '';
 
-  // Start line. Requests fill method/target, responses statusCode/reason.
+  // Start line. Requests fill method/target, responses statusCode and the reason's offsets.
   method = '';
   target = '';
   /** The x of HTTP/1.x. */
   versionMinor = 1;
   statusCode = 0;
-  reason = '';
+  /** The reason phrase is text[reasonStart, reasonEnd); sliced only when asked for (HTTP/1.0 responses). */
+  reasonStart = 0;
+  reasonEnd = 0;
   /** Offset just past the start line's CRLF. */
   startLineEnd = 0;
 
@@ -70,10 +72,14 @@ export class HttpHead {
     this.target = '';
     this.versionMinor = 1;
     this.statusCode = 0;
-    this.reason = '';
+    this.reasonStart = 0;
+    this.reasonEnd = 0;
     this.startLineEnd = 0;
+    // Only the kinds the last message had were set: clearing them is cheaper than filling the table.
+    const firstOf = this.firstOf;
+    const kinds = this.kinds;
+    for (let i = 0; i < this.count; i++) firstOf[kinds[i] as number] = -1;
     this.count = 0;
-    this.firstOf.fill(-1);
     this.contentLength = -1;
     this.transferEncoding = false;
     this.transferCodings = 0;
@@ -82,10 +88,15 @@ export class HttpHead {
     this.connectionClose = false;
     this.connectionKeepAlive = false;
     this.connectionUpgrade = false;
-    this.connectionTokens.length = 0;
+    if (this.connectionTokens.length !== 0) this.connectionTokens.length = 0;
     this.hostCount = 0;
     this.expectContinue = false;
     this.hasB3 = false;
+  }
+
+  /** The reason phrase of a response ('' when none). */
+  get reason(): string {
+    return this.text.slice(this.reasonStart, this.reasonEnd);
   }
 
   /** The end of the last field line (where the terminating empty line starts). */

@@ -64,15 +64,73 @@ const KINDS = new Map<string, number>([
   [SOURCE_VERSION_HEADER, H_SOURCE_VERSION],
 ]);
 
-// Most fields (Accept, Cookie, Content-Type…) are none of the above; a name
-// whose length no known name has is classified without slicing or lowercasing it.
-const MAX_KNOWN_LENGTH = 64;
-const KNOWN_LENGTH = new Uint8Array(MAX_KNOWN_LENGTH + 1);
-for (const name of KINDS.keys()) KNOWN_LENGTH[name.length] = 1;
+// The parser classifies names where they stand in the head: it hashes each
+// name's lowercased bytes while checking them, and a small open-addressed
+// table maps the hash to the one known name it may be, which is then compared
+// byte by byte (a hash alone could be forged). No field name is sliced,
+// lowercased or looked up as a string.
 
-/** True when a field name of this length may be one of the known ones. */
-export function maybeKnownLength(length: number): boolean {
-  return length <= MAX_KNOWN_LENGTH && KNOWN_LENGTH[length] === 1;
+/** The hash the parser computes over a name's bytes, each OR 0x20 (lowercase for letters). */
+export function fieldNameHash(lowerName: string): number {
+  let hash = 0;
+  for (let i = 0; i < lowerName.length; i++) hash = (Math.imul(hash, 31) + (lowerName.charCodeAt(i) | 0x20)) | 0;
+  return hash;
+}
+
+const SLOT_BITS = 7; // 128 slots for the known names: mostly one probe
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+const SLOTS = new Int16Array(1 << SLOT_BITS).fill(-1);
+const KNOWN_HASH = new Int32Array(KINDS.size);
+const KNOWN_LENGTH = new Int32Array(KINDS.size);
+const KNOWN_OFFSET = new Int32Array(KINDS.size);
+const KNOWN_KIND = new Int32Array(KINDS.size);
+const KNOWN_BYTES = Buffer.from([...KINDS.keys()].join(''), 'latin1');
+
+function slotOf(hash: number): number {
+  return (hash ^ (hash >>> SLOT_BITS) ^ (hash >>> 16)) & SLOT_MASK;
+}
+
+{
+  let k = 0;
+  let offset = 0;
+  for (const [name, kind] of KINDS) {
+    const hash = fieldNameHash(name);
+    // fieldKindOf trusts one candidate per hash and length, and compares against lowercase bytes.
+    if (name !== name.toLowerCase() || KNOWN_HASH.subarray(0, k).some((h, other) => h === hash && KNOWN_LENGTH[other] === name.length)) {
+      throw new Error(`header-kinds: "${name}" is not lowercase or shares its hash with another known name`);
+    }
+    KNOWN_HASH[k] = hash;
+    KNOWN_LENGTH[k] = name.length;
+    KNOWN_OFFSET[k] = offset;
+    KNOWN_KIND[k] = kind;
+    let slot = slotOf(hash);
+    while (SLOTS[slot] !== -1) slot = (slot + 1) & SLOT_MASK;
+    SLOTS[slot] = k;
+    offset += name.length;
+    k++;
+  }
+}
+
+/**
+ * The kind of the field name bytes[start, start + length) whose
+ * fieldNameHash is `hash`, compared case-insensitively. The name must be a
+ * token (the parser checked it): `| 0x20` lowercases its letters and maps no
+ * other token character onto a letter, digit or '-'.
+ */
+export function fieldKindOf(bytes: Uint8Array, start: number, length: number, hash: number): number {
+  let slot = slotOf(hash);
+  for (;;) {
+    const k = SLOTS[slot] as number;
+    if (k === -1) return H_OTHER;
+    if (KNOWN_HASH[k] === hash && KNOWN_LENGTH[k] === length) {
+      const offset = KNOWN_OFFSET[k] as number;
+      for (let i = 0; i < length; i++) {
+        if (((bytes[start + i] as number) | 0x20) !== KNOWN_BYTES[offset + i]) return H_OTHER;
+      }
+      return KNOWN_KIND[k] as number;
+    }
+    slot = (slot + 1) & SLOT_MASK;
+  }
 }
 
 /** The kind of a lowercase field name; H_OTHER when the path does not act on it. */

@@ -7,6 +7,8 @@
  * (414), the head timeout (408, slowloris) and the idle keep-alive timeout.
  * CONNECT is handed to the listener tier. Socket events reach the connection
  * through module-level functions (no closures per connection or request).
+ * Deadlines are timestamps checked by the direction's coarse sweep
+ * (deadlines.ts), not timers: arming one per request costs a clock read.
  */
 import type { Socket } from 'node:net';
 import { wireError, wireErrorWithStatus } from '../errors-to-wire.js';
@@ -16,6 +18,7 @@ import type { AcceptedConnection } from '../listeners/accepted.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { BARE_LF_END, CR, CRLF, LF } from './chars.js';
 import { D_BODY, D_CLOSED, D_HEAD, D_TUNNEL, D_WAIT } from './conn-state.js';
+import type { SweptConnection } from './deadlines.js';
 import { Exchange } from './exchange.js';
 import { HttpHead } from './head.js';
 import { HEAD_TOO_LARGE, HeadReader } from './head-reader.js';
@@ -45,7 +48,7 @@ export interface Http1Deps {
 
 /** Pipelined bytes held while a response is in progress; past this the socket stops reading until it is done. */
 const STASH_LIMIT = 64 * 1024;
-/** After the proxy ends a connection, how long it waits for the client's FIN before resetting it. */
+/** After the proxy ends a connection, how long a silent client has to send its FIN before the connection is reset. */
 const LINGER_MS = 5_000;
 /** Request-line overhead beyond the target (method, spaces, version, CRLF) allowed before 414. */
 const REQUEST_LINE_SLACK = 64;
@@ -71,22 +74,15 @@ function onClose(this: Socket): void {
   connOf(this).onClose();
 }
 function onDrain(this: Socket): void {
-  connOf(this).exchange.onDownstreamDrain();
-}
-function onTimeout(this: Socket): void {
-  connOf(this).onSocketTimeout();
+  const conn = connOf(this);
+  conn.heard = true;
+  conn.exchange.onDownstreamDrain();
 }
 function onError(): void {
   // 'close' follows every socket error; that is where the connection is cleaned up.
 }
-function onIdleTimer(conn: DownstreamConnection): void {
-  conn.onIdleTimeout();
-}
-function onHeaderTimer(conn: DownstreamConnection): void {
-  conn.onHeaderTimeout();
-}
 
-export class DownstreamConnection {
+export class DownstreamConnection implements SweptConnection {
   state = D_HEAD;
   /** The current request's head (reused for every request). */
   readonly head = new HttpHead();
@@ -102,14 +98,21 @@ export class DownstreamConnection {
   clientEnded = false;
   /** The socket's allowHalfOpen as the listener set it, restored when CONNECT hands the socket back. */
   listenerAllowHalfOpen = false;
+  /**
+   * Bytes moved on this connection (either side) since the last sweep: the
+   * hot path only sets this flag; the sweep turns it into `quietSince`.
+   */
+  heard = false;
+  /** performance.now() from which the connection has been silent (stream idle, linger). */
+  private quietSince: number;
   private readonly headReader: HeadReader;
   private stash: Buffer | undefined = undefined;
   private processing = false;
   private readPaused = false;
-  private idleTimer: NodeJS.Timeout | undefined = undefined;
   private idleArmed = false;
-  private headerTimer: NodeJS.Timeout | undefined = undefined;
+  private idleSince = 0;
   private headerArmed = false;
+  private headerSince = 0;
   /** The held part of the current head already contains the request line's CRLF. */
   private requestLineEnded = false;
 
@@ -123,6 +126,7 @@ export class DownstreamConnection {
     this.remoteAddress = accepted.remoteAddress;
     this.remotePort = accepted.remotePort;
     this.originalTarget = accepted.target;
+    this.quietSince = performance.now();
     const peerFields = deps.direction.direction === 'outbound' ? peerMetadataFields(deps.telemetry.identity) : '';
     this.exchange = new Exchange(this, peerFields);
   }
@@ -134,6 +138,7 @@ export class DownstreamConnection {
   }
 
   onData(chunk: Buffer): void {
+    this.heard = true;
     switch (this.state) {
       case D_HEAD:
       case D_BODY:
@@ -204,7 +209,7 @@ export class DownstreamConnection {
     if (next >= 0) {
       this.headerArmed = false;
       this.requestLineEnded = false;
-      return this.beginRequest(reader.text, buf, next);
+      return this.beginRequest(reader, buf, next);
     }
     if (next === HEAD_TOO_LARGE) {
       this.refuseLargeHead();
@@ -241,9 +246,10 @@ export class DownstreamConnection {
     if (pending.indexOf(BARE_LF_END, from) >= 0) this.refuse(wireError('DPE', 'bare LF line endings in the request head'));
   }
 
-  private beginRequest(text: string, buf: Buffer, next: number): number {
+  private beginRequest(reader: HeadReader, buf: Buffer, next: number): number {
     const head = this.head;
-    const status = parseRequestHead(text, head, this.limits);
+    const status = parseRequestHead(reader.text, reader.bytes, reader.base, head, this.limits);
+    reader.forgetBytes();
     if (status !== HEAD_OK) {
       this.refuse(status === 400 ? wireError('DPE', head.error) : wireErrorWithStatus('DPE', status, head.error), head.method);
       return buf.length;
@@ -276,8 +282,7 @@ export class DownstreamConnection {
     socket.removeListener('end', onEnd);
     socket.removeListener('close', onClose);
     socket.removeListener('drain', onDrain);
-    socket.removeListener('timeout', onTimeout);
-    socket.setTimeout(0);
+    this.deps.pool.deadlines.delete(this);
     socket.allowHalfOpen = this.listenerAllowHalfOpen;
     // onError stays: a no-op that keeps a late error from being unhandled before the new owner listens.
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -313,30 +318,46 @@ export class DownstreamConnection {
       this.closeGracefully();
       return;
     }
-    const ms = this.limits.idleTimeoutMs;
-    if (ms <= 0) return;
+    if (this.limits.idleTimeoutMs <= 0) return;
     this.idleArmed = true;
-    // One timer per connection, refreshed: arming costs no allocation, a stale expiry is ignored.
-    if (this.idleTimer === undefined) this.idleTimer = setTimeout(onIdleTimer, ms, this).unref();
-    else this.idleTimer.refresh();
+    this.idleSince = performance.now();
   }
 
   private armHeaderTimer(): void {
-    const ms = this.limits.requestHeaderTimeoutMs;
-    if (ms <= 0) return;
+    if (this.limits.requestHeaderTimeoutMs <= 0) return;
     this.headerArmed = true;
-    if (this.headerTimer === undefined) this.headerTimer = setTimeout(onHeaderTimer, ms, this).unref();
-    else this.headerTimer.refresh();
+    this.headerSince = performance.now();
   }
 
-  onIdleTimeout(): void {
-    if (!this.idleArmed || this.state !== D_HEAD || this.headReader.holding) return;
+  /** The direction's sweep: whichever of this connection's deadlines has passed acts. */
+  sweep(now: number): void {
+    if (this.heard) {
+      this.heard = false;
+      this.quietSince = now;
+    }
+    const limits = this.limits;
+    if (this.state === D_CLOSED) {
+      // Lingering after closeGracefully: a client that neither closes nor sends is reset.
+      if (now - this.quietSince >= LINGER_MS) this.socket.destroy();
+      return;
+    }
+    if (this.headerArmed && now - this.headerSince >= limits.requestHeaderTimeoutMs) this.onHeaderTimeout();
+    if (this.idleArmed && now - this.idleSince >= limits.idleTimeoutMs) this.onIdleTimeout();
+    const exchange = this.exchange;
+    if (this.state === D_CLOSED || !exchange.active) return;
+    exchange.checkResponseDeadline(now);
+    const streamIdleMs = limits.streamIdleTimeoutMs;
+    if (exchange.active && streamIdleMs > 0 && now - this.quietSince >= streamIdleMs) exchange.onStreamIdle();
+  }
+
+  private onIdleTimeout(): void {
+    if (this.state !== D_HEAD || this.headReader.holding) return;
     this.idleArmed = false;
     this.closeGracefully();
   }
 
-  onHeaderTimeout(): void {
-    if (!this.headerArmed || this.state !== D_HEAD) return;
+  private onHeaderTimeout(): void {
+    if (this.state !== D_HEAD) return;
     this.headerArmed = false;
     this.refuse(wireError('RT', `request head not complete within ${this.limits.requestHeaderTimeoutMs} ms`));
   }
@@ -379,13 +400,8 @@ export class DownstreamConnection {
     this.idleArmed = false;
     this.headerArmed = false;
     this.stash = undefined;
+    this.deps.pool.deadlines.delete(this);
     if (state !== D_CLOSED || this.exchange.active) this.exchange.onDownstreamGone('downstream connection closed before the response completed');
-  }
-
-  /** The socket's own inactivity timeout: stream idle while serving, the linger while closing. */
-  onSocketTimeout(): void {
-    if (this.state === D_CLOSED) this.socket.destroy();
-    else this.exchange.onStreamIdle();
   }
 
   /** Ends the connection after what was written; reads and drops the rest until the client closes or the linger ends. */
@@ -397,7 +413,8 @@ export class DownstreamConnection {
     const socket = this.socket;
     if (socket.destroyed) return;
     socket.end();
-    socket.setTimeout(LINGER_MS);
+    this.heard = false;
+    this.quietSince = performance.now(); // the linger starts now
     if (this.readPaused) {
       this.readPaused = false;
       socket.resume();
@@ -419,12 +436,11 @@ export function serveHttp1(accepted: AcceptedConnection, deps: Http1Deps): void 
   socket.on('close', onClose);
   socket.on('drain', onDrain);
   socket.on('error', onError);
-  socket.on('timeout', onTimeout);
-  if (deps.limits.streamIdleTimeoutMs > 0) socket.setTimeout(deps.limits.streamIdleTimeoutMs);
   if (socket.destroyed) {
     conn.onClose();
     return;
   }
+  deps.pool.deadlines.add(conn);
   conn.begin(accepted.head);
   if (conn.state !== D_CLOSED) socket.resume();
 }

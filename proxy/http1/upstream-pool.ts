@@ -11,9 +11,14 @@ import { connect, type Socket } from 'node:net';
 import { TracemeshError } from '../../src/lib/errors.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
 import type { ProxyLimits } from '../limits.js';
+import { DeadlineSweeper, sweepPeriodMs } from './deadlines.js';
 
 /** The exchange holding a connection receives its socket's events. */
 export interface UpstreamClient {
+  /**
+   * `chunk` lives in the connection's read buffer: valid until this returns.
+   * A client that leaves a slice of it queued in a write calls conn.lendReadBuffer().
+   */
   onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void;
   /** The server sent FIN. */
   onUpstreamEnd(conn: UpstreamConnection): void;
@@ -50,7 +55,14 @@ export interface Http1UpstreamPool {
    */
   discard(conn: UpstreamConnection, graceful?: boolean): void;
   stats(): Http1PoolStats;
-  /** Closes idle connections and stops the sweep; in-use ones end with their exchanges. Safe twice. */
+  /**
+   * The coarse timer of this proxy direction's HTTP/1 path: downstream
+   * connections register their deadlines (head, idle, stream idle, linger,
+   * response) here. It lives on the pool because the pool is the one object
+   * each direction already builds once and closes at shutdown.
+   */
+  readonly deadlines: DeadlineSweeper;
+  /** Closes idle connections and stops the sweeps; in-use ones end with their exchanges. Safe twice. */
   close(): void;
 }
 
@@ -62,6 +74,9 @@ const S_CLOSED = 4;
 
 /** Stop reusing a connection this long before the server's advertised keep-alive timeout. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
+
+/** What one read can deliver. Pages of the buffer that reads never reach are never touched, so they cost no RSS. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 const CONN = Symbol('tracemesh.http1.upstream');
 interface PooledSocket extends Socket {
@@ -87,6 +102,8 @@ export class UpstreamConnection {
   idleLimitMs: number;
   error: Error | undefined = undefined;
   connectTimer: NodeJS.Timeout | undefined;
+  /** Where the next read lands (onread); replaced only when a read's bytes were lent out. */
+  private readBuffer: Buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
   constructor(
     readonly pool: UpstreamPool,
@@ -98,11 +115,11 @@ export class UpstreamConnection {
   ) {
     this.owner = owner;
     this.idleLimitMs = idleLimitMs;
-    const socket = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true }) as PooledSocket;
+    // One closure per connection (onread calls its buffer source with no receiver); reads themselves allocate nothing.
+    const onread = { buffer: (): Buffer => this.readBuffer, callback: onRead as (bytes: number, buf: Uint8Array) => boolean };
+    const socket = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread }) as PooledSocket;
     socket[CONN] = this;
-    socket.setNoDelay(true);
     socket.on('connect', onConnect);
-    socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
@@ -119,6 +136,15 @@ export class UpstreamConnection {
     if (!(seconds > 0)) return;
     const limit = seconds * 1000 - KEEP_ALIVE_MARGIN_MS;
     this.idleLimitMs = Math.max(0, Math.min(this.idleLimitMs, limit));
+  }
+
+  /**
+   * Bytes of the current read were handed to a write that queued them
+   * instead of sending them at once: they must survive the next read, which
+   * therefore goes to a new buffer (the old one lives as long as the queue holds it).
+   */
+  lendReadBuffer(): void {
+    this.readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   }
 }
 
@@ -142,10 +168,13 @@ function onConnectTimeout(conn: UpstreamConnection, ms: number, key: string): vo
   conn.socket.destroy();
 }
 
-function onData(this: Socket, chunk: Buffer): void {
+/** onread's callback, called with the socket as `this`; the bytes are buf[0, nread) of the connection's read buffer. */
+function onRead(this: Socket, nread: number, buf: Buffer): boolean {
   const conn = connOf(this);
-  if (conn.owner !== undefined) conn.owner.onUpstreamData(conn, chunk);
+  if (conn.owner !== undefined) conn.owner.onUpstreamData(conn, buf.subarray(0, nread));
   else this.destroy(); // bytes on an idle connection: nothing can be trusted on it any more
+  // Pausing is explicit (socket.pause()), never by this answer.
+  return true;
 }
 
 function onEnd(this: Socket): void {
@@ -177,11 +206,13 @@ function sweepIdle(pool: UpstreamPool): void {
 }
 
 export class UpstreamPool implements Http1UpstreamPool {
+  readonly deadlines: DeadlineSweeper;
   private readonly groups = new Map<string, EndpointGroup>();
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly limits: ProxyLimits) {
+    this.deadlines = new DeadlineSweeper(sweepPeriodMs(limits));
     const every = Math.min(1000, Math.max(10, Math.floor(limits.upstreamIdleTimeoutMs / 4)));
     this.sweepTimer = setInterval(sweepIdle, every, this).unref();
   }
@@ -295,6 +326,7 @@ export class UpstreamPool implements Http1UpstreamPool {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
+    this.deadlines.close();
     for (const group of this.groups.values()) {
       for (const conn of [...group.idle]) conn.socket.destroy();
     }
