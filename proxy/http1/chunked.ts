@@ -11,7 +11,8 @@ import { COLON, CR, HTAB, LF, SEMICOLON, SP, TCHAR, hexValue, isBadValueChar } f
 const S_SIZE_START = 0; // expecting the first hex digit of a chunk size
 const S_SIZE = 1; // more hex digits, or the end of the size
 const S_SIZE_BWS = 2; // whitespace after the size: only ';' may follow
-const S_EXT = 3; // chunk extension, up to CR
+const S_EXT = 3; // chunk extension after its name, up to CR
+const S_EXT_NAME = 15; // after ';': optional whitespace, then a token (the extension's name)
 const S_SIZE_LF = 4; // LF after the chunk-size line's CR
 const S_DATA = 5; // chunk data, `remaining` bytes
 const S_DATA_CR = 6; // CR after chunk data
@@ -105,17 +106,24 @@ export class ChunkedScanner {
             if (++this.sizeDigits > MAX_SIZE_DIGITS) return this.fail('chunk size too large');
             this.remaining = this.remaining * 16 + v;
           } else if (c === CR) state = S_SIZE_LF;
-          else if (c === SEMICOLON) state = S_EXT;
+          else if (c === SEMICOLON) state = S_EXT_NAME;
           else if (c === SP || c === HTAB) state = S_SIZE_BWS;
           else return this.fail('invalid chunk size');
           break;
         }
         case S_SIZE_BWS:
-          if (c === SEMICOLON) state = S_EXT;
+          if (c === SEMICOLON) state = S_EXT_NAME;
           else if (c !== SP && c !== HTAB) return this.fail('invalid chunk size line');
+          break;
+        case S_EXT_NAME:
+          // RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ ... ] ), the name a token.
+          // Forwarded raw, so anything the next hop might read differently is refused here.
+          if (TCHAR[c] === 1) state = S_EXT;
+          else if (c !== SP && c !== HTAB) return this.fail('chunk extension without a token name');
           break;
         case S_EXT:
           if (c === CR) state = S_SIZE_LF;
+          else if (c === SEMICOLON) state = S_EXT_NAME;
           else if (isBadValueChar(c)) return this.fail('invalid character in chunk extension');
           break;
         case S_SIZE_LF:

@@ -47,6 +47,8 @@ export class HttpHead {
   chunked = false;
   /** chunked appears somewhere other than last (or twice). */
   chunkedMisplaced = false;
+  /** A Transfer-Encoding field whose value is not exactly "chunked" (requests accept nothing else). */
+  transferNotPlainChunked = false;
   connectionClose = false;
   connectionKeepAlive = false;
   connectionUpgrade = false;
@@ -85,6 +87,7 @@ export class HttpHead {
     this.transferCodings = 0;
     this.chunked = false;
     this.chunkedMisplaced = false;
+    this.transferNotPlainChunked = false;
     this.connectionClose = false;
     this.connectionKeepAlive = false;
     this.connectionUpgrade = false;

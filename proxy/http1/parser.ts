@@ -132,14 +132,20 @@ function noteTransferCoding(head: HttpHead, _text: string, bytes: Uint8Array, _b
 function noteField(head: HttpHead, kind: number, text: string, bytes: Uint8Array, base: number, valueStart: number, valueEnd: number): number {
   switch (kind) {
     case H_CONTENT_LENGTH: {
+      // RFC 9110 §8.6 lets a recipient accept a list of identical values, but this proxy forwards
+      // the head as it came: a list or a repeated field could be read differently by the next hop.
+      if (head.contentLength >= 0) return fail(head, 400, 'more than one Content-Length field');
+      if (text.slice(valueStart, valueEnd).includes(',')) return fail(head, 400, `a list in Content-Length "${text.slice(valueStart, valueEnd)}"`);
       const n = parseContentLength(bytes, base + valueStart, base + valueEnd);
       if (n < 0) return fail(head, 400, `invalid Content-Length "${text.slice(valueStart, valueEnd)}"`);
-      if (head.contentLength >= 0 && head.contentLength !== n) return fail(head, 400, 'multiple differing Content-Length fields');
       head.contentLength = n;
       return HEAD_OK;
     }
     case H_TRANSFER_ENCODING:
       head.transferEncoding = true;
+      // Requests may carry exactly "chunked" (checked when the head ends); an empty list element
+      // ("chunked,") would pass the element count, so the value itself is checked here.
+      if (text.slice(valueStart, valueEnd).trim().toLowerCase() !== 'chunked') head.transferNotPlainChunked = true;
       forEachElement(text, bytes, base, base + valueStart, base + valueEnd, head, noteTransferCoding);
       return HEAD_OK;
     case H_CONNECTION:
@@ -255,7 +261,7 @@ function checkRequestFraming(head: HttpHead): number {
   if (head.transferEncoding) {
     if (head.versionMinor === 0) return fail(head, 400, 'Transfer-Encoding in an HTTP/1.0 request');
     if (head.contentLength >= 0) return fail(head, 400, 'both Content-Length and Transfer-Encoding');
-    if (head.transferCodings !== 1 || !head.chunked) return fail(head, 400, 'unsupported transfer coding (only "chunked" is accepted)');
+    if (head.transferCodings !== 1 || !head.chunked || head.transferNotPlainChunked) return fail(head, 400, 'unsupported transfer coding (only "chunked" is accepted)');
   }
   if (head.hostCount > 1) return fail(head, 400, 'more than one Host field');
   if (head.hostCount === 0 && head.versionMinor >= 1) return fail(head, 400, 'missing Host field');
