@@ -9,41 +9,23 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../proxy/limits.js';
-import { Proxy } from '../../proxy/proxy.js';
+import type { Proxy } from '../../proxy/proxy.js';
 import { eventually } from '../support/collector-harness.js';
+import { testSidecar, unusedPort } from '../support/sidecar.js';
 
 let app: http.Server;
 let proxy: Proxy;
 const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-collector-down-'));
 const accessLog = path.join(dir, 'access.log');
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
   app = http.createServer((_req, res) => res.end('ok'));
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  proxy = new Proxy({
-    identity: { service: 'lonely', namespace: 'default', version: 'v1' },
-    appPort: (app.address() as net.AddressInfo).port,
-    mode: 'explicit',
-    host: '127.0.0.1',
-    inboundPort: 0,
-    outboundPort: 0,
-    adminPort: 0,
-    collectorUrl: `http://127.0.0.1:${await closedPort()}`,
+  proxy = testSidecar('lonely', (app.address() as net.AddressInfo).port, {
+    collectorUrl: `http://127.0.0.1:${await unusedPort()}`,
     spanSink: 'otel',
-    metricsExportIntervalMs: 60_000,
     accessLog,
-    services: [],
-    limits: DEFAULT_LIMITS,
-    maxConnections: 100,
   });
   await proxy.start();
 });

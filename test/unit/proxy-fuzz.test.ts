@@ -16,7 +16,8 @@
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type ProxyLimits } from '../../proxy/limits.js';
-import { Proxy } from '../../proxy/proxy.js';
+import type { Proxy } from '../../proxy/proxy.js';
+import { testSidecar } from '../support/sidecar.js';
 import type { ServiceSpec } from '../../src/config/types.js';
 import { exchange, runBounded, type RawOutcome } from '../support/fuzz/exchange.js';
 import { proxyFlags, readHttp1Answer } from '../support/fuzz/http1-answer.js';
@@ -86,22 +87,7 @@ interface FuzzedListener {
 }
 
 function fuzzProxy(service: string, appPort: number, services: ServiceSpec[]): Proxy {
-  return new Proxy({
-    identity: { service, namespace: 'default', version: 'v1' },
-    appPort,
-    mode: 'explicit',
-    host: '127.0.0.1',
-    inboundPort: 0,
-    outboundPort: 0,
-    adminPort: 0,
-    collectorUrl: undefined,
-    spanSink: 'lean',
-    metricsExportIntervalMs: 60_000,
-    accessLog: undefined,
-    services,
-    limits: FUZZ_LIMITS,
-    maxConnections: 1_000,
-  });
+  return testSidecar(service, appPort, { services, limits: FUZZ_LIMITS });
 }
 
 /** Listener figures from the admin page (`/clusters`): connections the listener still holds. */

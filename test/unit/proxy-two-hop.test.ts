@@ -6,15 +6,14 @@
  * and inventory over raw TCP (another tunnel). The collector's store must hold
  * one trace in which proxy spans and app spans alternate with correct parents.
  */
-import net from 'node:net';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiSpan } from '../../collector/api/span-json.js';
-import { DEFAULT_LIMITS } from '../../proxy/limits.js';
-import { Proxy } from '../../proxy/proxy.js';
+import type { Proxy } from '../../proxy/proxy.js';
 import type { ServiceSpec } from '../../src/config/types.js';
 import { stockFor } from '../../src/demo/apps/catalog.js';
 import { eventually, getJson, startCollector, type RunningCollector } from '../support/collector-harness.js';
+import { testSidecar, unusedPort } from '../support/sidecar.js';
 import { GRPC_METHOD_SPAN, children, compileDemoApps, killChildren, spawnApp, stopApp, waitForTrace, type AppProcess } from '../support/demo-processes.js';
 
 let collector: RunningCollector;
@@ -24,32 +23,9 @@ let web: AppProcess;
 let webProxy: Proxy;
 
 function sidecar(service: string, appPort: number, services: ServiceSpec[]): Proxy {
-  const proxy = new Proxy({
-    identity: { service, namespace: 'default', version: 'v1' },
-    appPort,
-    mode: 'explicit',
-    host: '127.0.0.1',
-    inboundPort: 0,
-    outboundPort: 0,
-    adminPort: 0,
-    collectorUrl: collector.grpcUrl,
-    spanSink: 'otel',
-    metricsExportIntervalMs: 500,
-    accessLog: undefined,
-    services,
-    limits: DEFAULT_LIMITS,
-    maxConnections: 100,
-  });
+  const proxy = testSidecar(service, appPort, { collectorUrl: collector.grpcUrl, metricsExportIntervalMs: 500, services, maxConnections: 100 });
   proxies.push(proxy);
   return proxy;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 beforeAll(async () => {
@@ -61,7 +37,7 @@ beforeAll(async () => {
   const ratingsProxy = sidecar('ratings', ratings.port, []);
   const inventoryProxy = sidecar('inventory', inventory.port, []);
   await Promise.all([ratingsProxy.start(), inventoryProxy.start()]);
-  const webPort = await freePort();
+  const webPort = await unusedPort();
   webProxy = sidecar('web', webPort, [
     {
       name: 'ratings',
