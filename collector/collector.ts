@@ -27,6 +27,8 @@ export interface CollectorConfig {
   retentionSeconds: number;
   /** How long start-up waits for an unreachable store (a ClickHouse server still starting) before giving up. */
   storeWaitMs: number;
+  /** OTLP/HTTP: a request must arrive completely within this (408 otherwise). */
+  httpRequestTimeoutMs: number;
   ingest: IngestOptions;
   serviceGraph: ServiceGraphOptions;
   log: (message: string) => void;
@@ -46,6 +48,7 @@ export function collectorConfig(overrides: Partial<CollectorConfig> = {}): Colle
     apiPort: 16686,
     retentionSeconds: 7 * 86_400,
     storeWaitMs: 60_000,
+    httpRequestTimeoutMs: 30_000,
     ingest: DEFAULT_INGEST_OPTIONS,
     serviceGraph: DEFAULT_SERVICE_GRAPH_OPTIONS,
     log: () => {},
@@ -85,7 +88,7 @@ export class Collector {
       log: config.log,
     });
     this.grpc = new OtlpGrpcReceiver(this.pipeline, { host: config.host, port: config.otlpGrpcPort, log: config.log });
-    this.http = new OtlpHttpReceiver(this.pipeline, { host: config.host, port: config.otlpHttpPort, log: config.log });
+    this.http = new OtlpHttpReceiver(this.pipeline, { host: config.host, port: config.otlpHttpPort, log: config.log, requestTimeoutMs: config.httpRequestTimeoutMs });
     this.api = createQueryApi({ store: this.store, isReady: () => this.#ready });
     serveSelfMetrics(
       this.api,

@@ -112,6 +112,8 @@ export interface OtlpHttpReceiverOptions {
   host: string;
   port: number;
   log: (message: string) => void;
+  /** A request (head and body) must arrive within this; slower ones get 408. */
+  requestTimeoutMs: number;
 }
 
 /** OTLP/HTTP: POST /v1/traces and /v1/metrics, protobuf or JSON, optionally gzip or deflate. */
@@ -126,7 +128,7 @@ export class OtlpHttpReceiver {
     this.#pipeline = pipeline;
     this.#options = options;
     this.#server = createServer(
-      { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 10_000, maxHeaderSize: 16 * 1024 },
+      { requestTimeout: options.requestTimeoutMs, headersTimeout: 10_000, keepAliveTimeout: 10_000, maxHeaderSize: 16 * 1024 },
       (req, res) => {
         this.#handle(req, res).catch((err: unknown) => {
           this.#options.log(`OTLP/HTTP request failed: ${errorMessage(err)}`);

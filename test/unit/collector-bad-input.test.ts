@@ -13,7 +13,9 @@ let running: RunningCollector;
 let grpcClient: grpc.Client;
 
 beforeAll(async () => {
-  running = await startCollector();
+  // Seven uploads are held open on purpose; on a loaded machine that can outlast the default 30 s
+  // request timeout, which would answer 408 and release the bytes the test is counting.
+  running = await startCollector({ httpRequestTimeoutMs: 300_000 });
   grpcClient = new grpc.Client(`127.0.0.1:${running.collector.grpc.port}`, grpc.credentials.createInsecure(), {
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
