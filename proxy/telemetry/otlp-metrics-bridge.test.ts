@@ -72,19 +72,26 @@ describe('OTLP metrics bridge', () => {
       { MetricName: 'tracemesh_response_bytes_total', Value: 3072, IsMonotonic: true, AggregationTemporality: 2, Attributes: ATTRIBUTES, StartMs: String(startTimeMs) },
     ]);
 
-    const histograms = await store.query<{ MetricUnit: string; Count: string; Sum: number; BucketCounts: string[]; ExplicitBounds: number[]; Attributes: Record<string, string> }>(
-      `SELECT MetricUnit, Count, Sum, BucketCounts, ExplicitBounds, Attributes FROM otel_metrics_histogram
-       WHERE ServiceName = 'reviews-metrics' AND MetricName = 'tracemesh_request_duration_milliseconds'`,
-    );
+    // Each table's rows load from their own segment file: poll each table, not just the first.
+    const histograms = await eventually(async () => {
+      const rows = await store.query<{ MetricUnit: string; Count: string; Sum: number; BucketCounts: string[]; ExplicitBounds: number[]; Attributes: Record<string, string> }>(
+        `SELECT MetricUnit, Count, Sum, BucketCounts, ExplicitBounds, Attributes FROM otel_metrics_histogram
+         WHERE ServiceName = 'reviews-metrics' AND MetricName = 'tracemesh_request_duration_milliseconds'`,
+      );
+      return rows.length > 0 ? rows : undefined;
+    }, 'the histogram row');
     expect(histograms).toHaveLength(1);
     const h = histograms[0]!;
     expect(h).toMatchObject({ MetricUnit: 'ms', Count: '2', Sum: 33, Attributes: ATTRIBUTES });
     expect(h.ExplicitBounds.slice(0, 6)).toEqual([0.5, 1, 5, 10, 25, 50]);
     expect(h.BucketCounts.map(Number)).toEqual([0, 0, 1, 0, 0, 1, ...new Array<number>(h.ExplicitBounds.length - 5).fill(0)]);
 
-    const gauges = await store.query<{ MetricName: string; Value: number }>(
-      `SELECT MetricName, Value FROM otel_metrics_gauge WHERE ServiceName = 'reviews-metrics' AND MetricName = 'process_resident_memory_bytes'`,
-    );
+    const gauges = await eventually(async () => {
+      const rows = await store.query<{ MetricName: string; Value: number }>(
+        `SELECT MetricName, Value FROM otel_metrics_gauge WHERE ServiceName = 'reviews-metrics' AND MetricName = 'process_resident_memory_bytes'`,
+      );
+      return rows.length > 0 ? rows : undefined;
+    }, 'the gauge row');
     expect(gauges).toHaveLength(1);
     expect(gauges[0]!.Value).toBeGreaterThan(1024 * 1024);
     const resources = await store.query<{ ResourceAttributes: Record<string, string> }>(
