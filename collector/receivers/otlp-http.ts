@@ -95,6 +95,24 @@ function readBody(req: IncomingMessage, inflight: InflightBytes): Promise<{ body
   });
 }
 
+/** How long a refused request may go on sending the body we will not read before its connection is closed. */
+const LINGER_MS = 5_000;
+
+/**
+ * A refused body may be half sent. Closing the socket at once would make the kernel answer the
+ * client's unread bytes with a reset, and a reset can discard our answer before the client reads
+ * it (seen with a 17 MiB upload refused 503). So read and drop the rest, which keeps the
+ * connection's framing intact, and close it if the client has not finished within LINGER_MS.
+ */
+function discardRemainder(req: IncomingMessage): void {
+  const linger = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  linger.unref();
+  const stop = (): void => clearTimeout(linger);
+  req.once('end', stop);
+  req.once('close', stop);
+  req.resume();
+}
+
 async function decompress(body: Buffer, contentEncoding: string): Promise<Buffer> {
   if (contentEncoding === '' || contentEncoding === 'identity') return body;
   try {
@@ -193,11 +211,9 @@ export class OtlpHttpReceiver {
       }
     } catch (err) {
       if (!(err instanceof HttpRefusal)) throw err;
-      // A refused body may be half read: close the connection rather than parse the rest as a next request.
-      const headers: Record<string, string> = req.complete ? {} : { connection: 'close' };
-      if (err.status === 503) headers['retry-after'] = '1';
+      const headers: Record<string, string> = err.status === 503 ? { 'retry-after': '1' } : {};
       replyError(res, err.status, answerIn, err.grpcCode, err.message, headers);
-      if (!req.complete) res.on('finish', () => req.destroy());
+      if (!req.complete) res.on('finish', () => discardRemainder(req));
     }
   }
 
