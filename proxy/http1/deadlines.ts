@@ -3,15 +3,18 @@
  * direction looks at every connection's deadlines, instead of a Node timer
  * per connection that is refreshed on every request and every read and
  * write (a refresh re-links the timer and reads the loop clock; at a few
- * per request that was measurable). A connection only stores timestamps
- * and flags on its hot path; the sweep compares them with the clock.
+ * per request that was measurable). On its hot path a connection only sets
+ * flags ("armed", "bytes moved"); the sweep stamps the time it first sees
+ * a flag and compares later sweeps with that stamp, so no clock is read
+ * per request either.
  *
- * Granularity: a deadline armed at t fires at the first sweep at or after
- * t + timeout, so between the timeout and the timeout plus one period;
- * inactivity (noticed through a flag the sweep clears) within the timeout
- * plus two periods. Nothing fires early. The period is a tenth of the
- * shortest timeout the limits set, from 10 ms to 1 s (1 s with the default
- * limits). The interval runs only while connections are registered.
+ * Granularity: the first sweep after arming (or after the last byte) starts
+ * the count, and the deadline fires at the first sweep at least the timeout
+ * after that: between the timeout and the timeout plus two periods, never
+ * early. The period is a tenth of the shortest timeout the limits set, from
+ * 10 ms to 1 s (1 s with the default limits: the 15 s request timeout fires
+ * within 15-17 s, the 10 s head timeout within 10-12 s). The interval runs
+ * only while connections are registered.
  */
 import type { ProxyLimits } from '../limits.js';
 

@@ -86,9 +86,9 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
   private closeAfter = false;
   /** The client wants the connection kept (HTTP/1.1 default, or 1.0 with keep-alive). */
   private keepAlive = true;
-  /** Waiting for the response head, since responseSince (performance.now()); the connection's sweep checks it. */
+  /** Waiting for the response head; the connection's sweep stamps responseSince (-1 until then) and checks it. */
   private responseTimerArmed = false;
-  private responseSince = 0;
+  private responseSince = -1;
 
   // UpstreamRequestOptions, read by upstreamRequestHead.
   explicitProxy = false;
@@ -211,13 +211,17 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
     if (this.phase !== R_HEAD) return;
     if (this.conn.limits.requestTimeoutMs <= 0) return;
     this.responseTimerArmed = true;
-    this.responseSince = performance.now();
+    this.responseSince = -1;
   }
 
   /** From the sweep: the request timeout (end of request to response head) has passed → 504 UT. */
   checkResponseDeadline(now: number): void {
-    if (!this.responseTimerArmed || now - this.responseSince < this.conn.limits.requestTimeoutMs) return;
-    if (!this.active || this.phase !== R_HEAD) return;
+    if (!this.responseTimerArmed) return;
+    if (this.responseSince < 0) {
+      this.responseSince = now;
+      return;
+    }
+    if (now - this.responseSince < this.conn.limits.requestTimeoutMs || !this.active || this.phase !== R_HEAD) return;
     this.responseTimerArmed = false;
     const key = this.choice.endpointKey;
     this.answer(wireError('UT', `no response from ${key} within ${this.conn.limits.requestTimeoutMs} ms`), true);

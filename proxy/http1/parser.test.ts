@@ -147,6 +147,7 @@ describe('parseRequestHead: malformed heads are refused', () => {
     ['differing Content-Length fields', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n', 400, 'more than one Content-Length'],
     ['unsupported transfer coding', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n', 400, 'transfer coding'],
     ['coding before chunked', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 400, 'transfer coding'],
+    ['chunked with a trailing no-break space (0xA0)', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\u00a0\r\n\r\n', 400, 'transfer coding'],
     ['chunked twice', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'transfer coding'],
     ['chunked then another coding', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n', 400, 'transfer coding'],
     ['empty Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n', 400, 'transfer coding'],

@@ -51,34 +51,25 @@ function isOws(c: number): boolean {
   return c === SP || c === HTAB;
 }
 
+/** parseContentLength: the value is a list ("5, 5"), which this proxy refuses. */
+const CONTENT_LENGTH_LIST = -2;
+
 /**
- * Content-Length: 1*DIGIT, or a list of identical values (RFC 9110 §8.6),
- * in bytes[start, end). Returns the length, or -1 when invalid (empty,
- * non-digits, differing values, over 2^53).
+ * Content-Length in bytes[start, end), already OWS-trimmed: 1*DIGIT only.
+ * Returns the length, -1 when invalid (empty, non-digits, over 2^53), or
+ * CONTENT_LENGTH_LIST. RFC 9110 §8.6 lets a recipient accept a list of
+ * identical values, but the head is forwarded as it came, and the next hop
+ * could read a list differently.
  */
 function parseContentLength(bytes: Uint8Array, start: number, end: number): number {
-  let result = -1;
-  let pos = start;
-  while (pos <= end) {
-    while (pos < end && isOws(bytes[pos] as number)) pos++;
-    let digits = 0;
-    let n = 0;
-    while (pos < end) {
-      const c = bytes[pos] as number;
-      if (c < 48 || c > 57) break;
-      n = n * 10 + (c - 48);
-      digits++;
-      pos++;
-    }
-    if (digits === 0 || digits > 15) return -1;
-    while (pos < end && isOws(bytes[pos] as number)) pos++;
-    if (result >= 0 && n !== result) return -1;
-    result = n;
-    if (pos === end) return result;
-    if (bytes[pos] !== COMMA) return -1;
-    pos++;
+  if (end === start || end - start > 15) return -1;
+  let n = 0;
+  for (let pos = start; pos < end; pos++) {
+    const c = bytes[pos] as number;
+    if (c < 48 || c > 57) return c === COMMA ? CONTENT_LENGTH_LIST : -1;
+    n = n * 10 + (c - 48);
   }
-  return -1;
+  return n;
 }
 
 /**
@@ -132,11 +123,10 @@ function noteTransferCoding(head: HttpHead, _text: string, bytes: Uint8Array, _b
 function noteField(head: HttpHead, kind: number, text: string, bytes: Uint8Array, base: number, valueStart: number, valueEnd: number): number {
   switch (kind) {
     case H_CONTENT_LENGTH: {
-      // RFC 9110 §8.6 lets a recipient accept a list of identical values, but this proxy forwards
-      // the head as it came: a list or a repeated field could be read differently by the next hop.
+      // A repeated field, even of the same value, could be read differently by the next hop (see parseContentLength).
       if (head.contentLength >= 0) return fail(head, 400, 'more than one Content-Length field');
-      if (text.slice(valueStart, valueEnd).includes(',')) return fail(head, 400, `a list in Content-Length "${text.slice(valueStart, valueEnd)}"`);
       const n = parseContentLength(bytes, base + valueStart, base + valueEnd);
+      if (n === CONTENT_LENGTH_LIST) return fail(head, 400, `a list in Content-Length "${text.slice(valueStart, valueEnd)}"`);
       if (n < 0) return fail(head, 400, `invalid Content-Length "${text.slice(valueStart, valueEnd)}"`);
       head.contentLength = n;
       return HEAD_OK;
@@ -144,8 +134,9 @@ function noteField(head: HttpHead, kind: number, text: string, bytes: Uint8Array
     case H_TRANSFER_ENCODING:
       head.transferEncoding = true;
       // Requests may carry exactly "chunked" (checked when the head ends); an empty list element
-      // ("chunked,") would pass the element count, so the value itself is checked here.
-      if (text.slice(valueStart, valueEnd).trim().toLowerCase() !== 'chunked') head.transferNotPlainChunked = true;
+      // ("chunked,") would pass the element count, so the value itself is checked here, on its
+      // bytes (String.prototype.trim would also strip a latin1 no-break space, 0xA0).
+      if (!tokenEquals(bytes, base + valueStart, base + valueEnd, 'chunked')) head.transferNotPlainChunked = true;
       forEachElement(text, bytes, base, base + valueStart, base + valueEnd, head, noteTransferCoding);
       return HEAD_OK;
     case H_CONNECTION:

@@ -7,8 +7,8 @@
  * (414), the head timeout (408, slowloris) and the idle keep-alive timeout.
  * CONNECT is handed to the listener tier. Socket events reach the connection
  * through module-level functions (no closures per connection or request).
- * Deadlines are timestamps checked by the direction's coarse sweep
- * (deadlines.ts), not timers: arming one per request costs a clock read.
+ * Deadlines are flags and timestamps checked by the direction's coarse
+ * sweep (deadlines.ts), not timers: arming one per request is a field store.
  */
 import type { Socket } from 'node:net';
 import { wireError, wireErrorWithStatus } from '../errors-to-wire.js';
@@ -101,18 +101,20 @@ export class DownstreamConnection implements SweptConnection {
   /**
    * Bytes moved on this connection (either side) since the last sweep: the
    * hot path only sets this flag; the sweep turns it into `quietSince`.
+   * Starts set, so the first sweep starts the count.
    */
-  heard = false;
-  /** performance.now() from which the connection has been silent (stream idle, linger). */
-  private quietSince: number;
+  heard = true;
+  /** The sweep's clock when the connection was last heard from (stream idle, linger). */
+  private quietSince = 0;
   private readonly headReader: HeadReader;
   private stash: Buffer | undefined = undefined;
   private processing = false;
   private readPaused = false;
+  // Armed deadlines: their start is stamped by the next sweep (-1 until then), so arming reads no clock.
   private idleArmed = false;
-  private idleSince = 0;
+  private idleSince = -1;
   private headerArmed = false;
-  private headerSince = 0;
+  private headerSince = -1;
   /** The held part of the current head already contains the request line's CRLF. */
   private requestLineEnded = false;
 
@@ -126,7 +128,6 @@ export class DownstreamConnection implements SweptConnection {
     this.remoteAddress = accepted.remoteAddress;
     this.remotePort = accepted.remotePort;
     this.originalTarget = accepted.target;
-    this.quietSince = performance.now();
     const peerFields = deps.direction.direction === 'outbound' ? peerMetadataFields(deps.telemetry.identity) : '';
     this.exchange = new Exchange(this, peerFields);
   }
@@ -320,13 +321,13 @@ export class DownstreamConnection implements SweptConnection {
     }
     if (this.limits.idleTimeoutMs <= 0) return;
     this.idleArmed = true;
-    this.idleSince = performance.now();
+    this.idleSince = -1;
   }
 
   private armHeaderTimer(): void {
     if (this.limits.requestHeaderTimeoutMs <= 0) return;
     this.headerArmed = true;
-    this.headerSince = performance.now();
+    this.headerSince = -1;
   }
 
   /** The direction's sweep: whichever of this connection's deadlines has passed acts. */
@@ -341,8 +342,14 @@ export class DownstreamConnection implements SweptConnection {
       if (now - this.quietSince >= LINGER_MS) this.socket.destroy();
       return;
     }
-    if (this.headerArmed && now - this.headerSince >= limits.requestHeaderTimeoutMs) this.onHeaderTimeout();
-    if (this.idleArmed && now - this.idleSince >= limits.idleTimeoutMs) this.onIdleTimeout();
+    if (this.headerArmed) {
+      if (this.headerSince < 0) this.headerSince = now;
+      else if (now - this.headerSince >= limits.requestHeaderTimeoutMs) this.onHeaderTimeout();
+    }
+    if (this.idleArmed) {
+      if (this.idleSince < 0) this.idleSince = now;
+      else if (now - this.idleSince >= limits.idleTimeoutMs) this.onIdleTimeout();
+    }
     const exchange = this.exchange;
     if (this.state === D_CLOSED || !exchange.active) return;
     exchange.checkResponseDeadline(now);
@@ -413,8 +420,7 @@ export class DownstreamConnection implements SweptConnection {
     const socket = this.socket;
     if (socket.destroyed) return;
     socket.end();
-    this.heard = false;
-    this.quietSince = performance.now(); // the linger starts now
+    this.heard = true; // the linger counts from the next sweep
     if (this.readPaused) {
       this.readPaused = false;
       socket.resume();
