@@ -273,6 +273,12 @@ export class DownstreamConnection implements SweptConnection {
       this.refuse(wireError('DPE', target.error), 'CONNECT');
       return;
     }
+    // Answered here, before "200 Connection Established", so the client learns the name is unknown
+    // instead of seeing a tunnel that closes at once.
+    if (this.deps.direction.route(target.host, target.port) === undefined) {
+      this.refuse(wireError('NR', `no service is known as ${target.host}:${target.port}`), 'CONNECT');
+      return;
+    }
     // Hand over: stop reading as HTTP, leave the socket paused for the listener tier.
     const socket = this.socket;
     this.state = D_CLOSED;

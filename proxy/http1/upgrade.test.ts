@@ -10,6 +10,7 @@ import {
   rawExchange,
   readResponses,
   responsesComplete,
+  service,
   startProxy,
   startRawUpstream,
   startUpstream,
@@ -115,7 +116,7 @@ describe('CONNECT', () => {
   it('explicit outbound: answered 200 and handed to the listener tier with the bytes that followed', async () => {
     const handed: Array<{ target: { host: string; port: number }; rest: string; remoteAddress: string }> = [];
     const proxy = await startProxy(cleanup, {
-      direction: outboundDirection([]),
+      direction: outboundDirection([service('db', 5432, [{ port: 1 }])]),
       onConnect(socket, target, rest, remoteAddress) {
         handed.push({ target, rest: rest.toString(), remoteAddress });
         // The new owner speaks whatever the tunnel carries; here it echoes.
@@ -125,9 +126,9 @@ describe('CONNECT', () => {
         socket.resume();
       },
     });
-    const result = await rawExchange(proxy.port, ['CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\nearly bytes'], (t) => t.includes('early bytes'));
-    expect(result.text).toBe('HTTP/1.1 200 Connection Established\r\n\r\ntunnel to db.internal:5432\nearly bytes');
-    expect(handed).toEqual([{ target: { host: 'db.internal', port: 5432 }, rest: 'early bytes', remoteAddress: '127.0.0.1' }]);
+    const result = await rawExchange(proxy.port, ['CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\nearly bytes'], (t) => t.includes('early bytes'));
+    expect(result.text).toBe('HTTP/1.1 200 Connection Established\r\n\r\ntunnel to db:5432\nearly bytes');
+    expect(handed).toEqual([{ target: { host: 'db', port: 5432 }, rest: 'early bytes', remoteAddress: '127.0.0.1' }]);
     expect(proxy.tel.spans).toHaveLength(0); // the TCP tier reports tunnels
   });
 
@@ -138,6 +139,18 @@ describe('CONNECT', () => {
     const [res] = readResponses(result.text).responses;
     expect(res?.status).toBe(405);
     expect(proxy.tel.spans[0]?.attributes['http.request.method']).toBe('CONNECT');
+  });
+
+  it('explicit outbound: a target that names no service → 404 NR before any tunnel, and a span that says so', async () => {
+    let handed = 0;
+    const proxy = await startProxy(cleanup, { direction: outboundDirection([service('db', 5432, [{ port: 1 }])]), onConnect: () => handed++ });
+    const result = await rawExchange(proxy.port, ['CONNECT cache:6379 HTTP/1.1\r\nHost: cache:6379\r\n\r\n']);
+    const [res] = readResponses(result.text).responses;
+    expect(res?.status).toBe(404);
+    expect(header(res, RESPONSE_FLAGS_HEADER)).toBe('NR');
+    expect(result.closed).toBe(true);
+    expect(handed).toBe(0);
+    expect(proxy.tel.spans[0]?.attributes['tracemesh.response_flags']).toBe('NR');
   });
 
   it('a CONNECT target without a port → 400', async () => {
