@@ -11,6 +11,7 @@ import { CLIENT_SERVICE, SERVER_HOST_HEADER, SERVER_SERVICE, haproxyConfig, mesh
 import { freePort, httpGet, waitReady } from './probe.js';
 import type { ManagedProcess, Processes } from './processes.js';
 import { BODY_BYTES } from './upstream.js';
+import { SIDECAR_NODE_FLAGS } from '../../src/cli/sidecar-node-flags.js';
 
 export const TARGET_NAMES = ['direct', 'haproxy', 'nginx', 'proxy1', 'proxy2'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -162,7 +163,8 @@ async function startSidecar(ctx: TargetContext, spec: TargetSpec, label: string,
   if (!existsSync(main)) throw new ProxyUnavailableError(`${main} does not exist (npm run build)`);
   const collector = spec.tracing === true ? `127.0.0.1:${ctx.sinkPort ?? 0}` : 'none';
   if (spec.tracing === true && ctx.sinkPort === undefined) throw new Error('tracing needs the OTLP sink, which is not running');
-  const nodeFlags: string[] = [];
+  // As bin/tracemesh starts a sidecar.
+  const nodeFlags: string[] = [...SIDECAR_NODE_FLAGS];
   if (ctx.profileDir !== undefined) {
     nodeFlags.push('--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${label.replace(/\s+/g, '-')}.cpuprofile`);
   }
