@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseArgs, targetSpecs } from './args.js';
 
 describe('bench:proxy arguments', () => {
-  it('defaults to 10 s runs after 2 s warm-up; --quick is 3 s after 1 s; explicit values win', () => {
-    expect(parseArgs([])).toMatchObject({ durationSeconds: 10, warmupSeconds: 2, rate: 1000, rateConnections: 16, profile: false, tracing: 'both' });
+  it('defaults to 10 s runs after 5 s warm-up; --quick is 3 s after 1 s; explicit values win', () => {
+    expect(parseArgs([])).toMatchObject({ durationSeconds: 10, warmupSeconds: 5, rate: 1000, rateConnections: 16, profile: false, tracing: 'both' });
     expect(parseArgs(['--quick'])).toMatchObject({ durationSeconds: 3, warmupSeconds: 1, quick: true });
     expect(parseArgs(['--quick', '--duration', '5', '--warmup', '0'])).toMatchObject({ durationSeconds: 5, warmupSeconds: 0 });
     expect(parseArgs(['--only', 'haproxy,proxy2', '--loads', 'rate', '--profile'])).toMatchObject({ only: ['haproxy', 'proxy2'], loads: ['rate'], profile: true });

@@ -31,7 +31,7 @@ function usage(): string {
   return [
     'usage: npm run bench:proxy -- [options]',
     '  --duration S           measured seconds per run (default 10)',
-    '  --warmup S             warm-up seconds before each run, not measured (default 2)',
+    '  --warmup S             warm-up seconds at 50 connections before each run, not measured (default 5)',
     '  --quick                3 s runs after 1 s warm-up (development)',
     `  --only LIST            paths to run, of ${TARGET_NAMES.join(',')} (default all)`,
     `  --loads LIST           loads to run, of ${LOAD_NAMES.join(',')} (default all)`,
@@ -60,7 +60,7 @@ function list<T extends string>(flag: string, value: string, allowed: readonly T
 export function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
     durationSeconds: 10,
-    warmupSeconds: 2,
+    warmupSeconds: 5,
     quick: false,
     only: [...TARGET_NAMES],
     loads: [...LOAD_NAMES],
@@ -132,7 +132,7 @@ export function parseArgs(argv: readonly string[]): Args {
     }
   }
   args.durationSeconds = duration ?? (args.quick ? 3 : 10);
-  args.warmupSeconds = warmup ?? (args.quick ? 1 : 2);
+  args.warmupSeconds = warmup ?? (args.quick ? 1 : 5);
   return args;
 }
 

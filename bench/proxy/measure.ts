@@ -111,8 +111,22 @@ export async function measure(ctx: LoadContext, target: RunningTarget, load: Loa
   // Every field set here, the measured ones overwritten below: one shape for all results.
   const base = failedScenario(spec, load, undefined);
   let sent = 0;
+  const closedLoop = {
+    wrk: ctx.wrk,
+    core: LOAD_CORE,
+    url: `http://127.0.0.1:${target.port}/`,
+    threads: 1,
+    hostHeader: target.hostHeader,
+  };
+  // The warm-up runs at full speed whatever the load: a JIT-compiled proxy needs tens of thousands
+  // of requests to settle, and at 1,000 req/s a few seconds of warm-up left its CPU figure 20-40 %
+  // above what the same build measured after 30 s more (bench/results/proxy-runs.md).
+  if (ctx.args.warmupSeconds > 0) {
+    sent += (await runWrk(ctx.processes, { ...closedLoop, connections: CLOSED_LOOP_CONNECTIONS.c50, durationSeconds: ctx.args.warmupSeconds })).requests;
+  }
   if (load === 'rate') {
-    if (ctx.args.warmupSeconds > 0) sent += (await runRate(ctx, target, ctx.args.warmupSeconds, undefined)).completed;
+    // One more second at the measured rate, so its connections are open and in their steady pattern.
+    if (ctx.args.warmupSeconds > 0) sent += (await runRate(ctx, target, 1, undefined)).completed;
     const window = new UsageWindow(groups);
     let rate: ConstantRateResult;
     try {
@@ -139,15 +153,7 @@ export async function measure(ctx: LoadContext, target: RunningTarget, load: Loa
       },
     };
   }
-  const options = {
-    wrk: ctx.wrk,
-    core: LOAD_CORE,
-    url: `http://127.0.0.1:${target.port}/`,
-    connections: CLOSED_LOOP_CONNECTIONS[load],
-    threads: 1,
-    hostHeader: target.hostHeader,
-  };
-  if (ctx.args.warmupSeconds > 0) sent += (await runWrk(ctx.processes, { ...options, durationSeconds: ctx.args.warmupSeconds })).requests;
+  const options = { ...closedLoop, connections: CLOSED_LOOP_CONNECTIONS[load] };
   const window = new UsageWindow(groups);
   let wrk;
   try {
