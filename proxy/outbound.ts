@@ -1,17 +1,21 @@
 /**
- * The outbound side in explicit mode, top to bottom: listener → protocol
+ * The outbound side, top to bottom. Explicit mode: listener → protocol
  * detection → HTTP forward proxy (absolute-form requests, or Host routing) or
  * CONNECT tunnel (detected again inside: HTTP/1, h2c/gRPC, or TCP) → the
  * service's cluster → an endpoint (normally a peer proxy's inbound listener).
+ * Transparent capture: listener → original destination → passthrough or
+ * refusal for unknown ones, else detection → the same protocol paths.
  * Every attempt made from here is a call on the app's behalf: CLIENT spans.
  */
 import type { Socket } from 'node:net';
+import { OriginalDestinations, type OutboundPolicy } from './capture/original-destinations.js';
 import type { ClusterRegistry } from './clusters/types.js';
 import type { HttpDirection } from './http-direction.js';
 import type { TrafficSide } from './inbound.js';
 import type { ProxyLimits } from './limits.js';
 import type { AcceptedConnection } from './listeners/accepted.js';
 import { detectProtocol } from './listeners/detect.js';
+import type { ConnectionTarget } from './listeners/listener.js';
 import { createProtocolPaths } from './protocol-paths.js';
 import { forwardTcp, type TcpForwardDeps } from './tcp/forward.js';
 import type { Telemetry } from './telemetry/telemetry.js';
@@ -21,15 +25,24 @@ export interface OutboundOptions {
   readonly limits: ProxyLimits;
   /** The current registry; a getter because the control plane swaps it whole. */
   readonly registry: () => ClusterRegistry;
+  /** Transparent capture only: what happens to destinations no service claims. */
+  readonly outboundPolicy: OutboundPolicy;
 }
 
-export function createOutbound(options: OutboundOptions): TrafficSide {
+export interface OutboundSide extends TrafficSide {
+  /** Transparent capture: connections to this original destination are piped as TCP without protocol detection. */
+  opaque(target: ConnectionTarget | undefined): boolean;
+}
+
+export function createOutbound(options: OutboundOptions): OutboundSide {
   const { telemetry, limits } = options;
+  const destinations = new OriginalDestinations(options.registry, options.outboundPolicy);
   const direction: HttpDirection = {
     direction: 'outbound',
     spanKind: 'client',
     route(host, port) {
-      const cluster = options.registry().resolve(host, port);
+      // A name or VIP first; under transparent capture HTTP routing falls back to the original destination's address.
+      const cluster = options.registry().resolve(host, port) ?? destinations.service(host, port);
       return cluster === undefined ? undefined : { cluster, routeName: '' };
     },
   };
@@ -62,8 +75,29 @@ export function createOutbound(options: OutboundOptions): TrafficSide {
     });
   }
 
+  /**
+   * A connection captured on its way to `conn.target`: a known service's
+   * port gets its protocol handling (HTTP routed by its authority, gRPC,
+   * TCP); anything else passes through as TCP or is refused (registry-only).
+   */
+  function captured(conn: AcceptedConnection): void {
+    const target = conn.target;
+    const cluster = target === undefined ? undefined : destinations.decide(target.host, target.port);
+    if (cluster === undefined || cluster.port.protocol === 'tcp') {
+      forwardTcp(conn, cluster, tcp);
+      return;
+    }
+    paths.dispatch(conn, (opaqueConn) => forwardTcp(opaqueConn, cluster, tcp));
+  }
+
   return {
-    handle: (conn) => paths.dispatch(conn, nowhere),
+    // Only transparent capture knows an original destination at accept; explicit connections have no target.
+    handle: (conn) => (conn.target === undefined ? paths.dispatch(conn, nowhere) : captured(conn)),
+    opaque(target) {
+      if (target === undefined) return true;
+      const cluster = destinations.decide(target.host, target.port);
+      return cluster === undefined || cluster.port.protocol === 'tcp';
+    },
     poolStats: () => paths.poolStats(),
     close: () => paths.close(),
   };

@@ -9,21 +9,39 @@ import { TracemeshError } from '../src/lib/errors.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { appCluster, createStaticRegistry } from './clusters/static-registry.js';
 import type { ClusterRegistry } from './clusters/types.js';
+import { capturedDestination } from './capture/captured-destination.js';
+import { loadCaptureAddon, setTransparent } from './capture/original-dst.js';
+import type { OutboundPolicy } from './capture/original-destinations.js';
 import { createInbound, type TrafficSide } from './inbound.js';
 import type { ProxyLimits } from './limits.js';
 import { startListener, type Listener } from './listeners/listener.js';
+import { dualStackOr } from './listeners/dual-stack.js';
+import { prepareStateDir } from './state-dir.js';
 import { createOutbound } from './outbound.js';
 import { createTelemetry } from './telemetry/create-telemetry.js';
 import type { WorkloadIdentity } from './telemetry/telemetry.js';
 
 export type CaptureMode = 'explicit' | 'transparent';
+/** How the init step's rules send inbound traffic here (tracemesh iptables --mode); outbound is always REDIRECT. */
+export type InboundCapture = 'redirect' | 'tproxy';
 
 export interface ProxyOptions {
   readonly identity: WorkloadIdentity;
+  /** Explicit mode: the app's port. Transparent: the port for inbound connections that were not captured (0 = refuse them). */
   readonly appPort: number;
   readonly mode: CaptureMode;
-  /** Address the inbound listener and the admin server bind; the explicit outbound listener binds loopback only. */
-  readonly host: string;
+  /** Transparent mode: tproxy makes the inbound listener IP_TRANSPARENT (needs CAP_NET_ADMIN). */
+  readonly inboundCapture: InboundCapture;
+  /** Transparent mode: destinations no service claims pass through (allow-any) or are refused (registry-only). */
+  readonly outboundPolicy: OutboundPolicy;
+  /**
+   * Address the inbound listener and the admin server bind; undefined = all
+   * (0.0.0.0, or dual-stack :: under transparent capture). The explicit
+   * outbound listener binds loopback only.
+   */
+  readonly host: string | undefined;
+  /** Writable directory for what the proxy keeps on disk (created at start). */
+  readonly stateDir: string;
   readonly inboundPort: number;
   readonly outboundPort: number;
   readonly adminPort: number;
@@ -68,12 +86,15 @@ export class Proxy {
 
   async start(): Promise<void> {
     const o = this.options;
-    if (o.mode === 'transparent') {
-      throw new TracemeshError(
-        'TM_ERR_PROXY_MODE_UNAVAILABLE',
-        '--mode transparent needs iptables capture and the SO_ORIGINAL_DST addon, which this build does not have yet; use --mode explicit',
-      );
+    const transparent = o.mode === 'transparent';
+    if (transparent) {
+      const addon = loadCaptureAddon();
+      if (!addon.ok) {
+        throw new TracemeshError('TM_ERR_PROXY_MODE_UNAVAILABLE', `--mode transparent needs the capture addon, which cannot be used: ${addon.reason}; --mode explicit works without it`);
+      }
     }
+    await prepareStateDir(o.stateDir);
+    const host = o.host ?? (transparent ? await dualStackOr('0.0.0.0') : '0.0.0.0');
     const telemetry = createTelemetry({
       identity: o.identity,
       collectorUrl: o.collectorUrl,
@@ -81,34 +102,45 @@ export class Proxy {
       spanSink: o.spanSink,
       metricsIntervalMs: o.metricsExportIntervalMs,
     });
-    const app = appCluster(o.identity.service, o.identity.namespace, o.identity.version, o.appPort);
-    const inbound = createInbound({ telemetry: telemetry.telemetry, limits: o.limits, app });
-    const outbound = createOutbound({ telemetry: telemetry.telemetry, limits: o.limits, registry: () => this.registry });
+    const id = o.identity;
+    const inbound = createInbound({
+      telemetry: telemetry.telemetry,
+      limits: o.limits,
+      appPort: o.appPort,
+      // Transparent: the port the caller connected to; connections straight to the listener use --app-port.
+      appPortOf: transparent ? (conn) => conn.target?.port ?? o.appPort : () => o.appPort,
+      appCluster: (port) => appCluster(id.service, id.namespace, id.version, port),
+    });
+    const outbound = createOutbound({ telemetry: telemetry.telemetry, limits: o.limits, registry: () => this.registry, outboundPolicy: o.outboundPolicy });
     const listeners: Listener[] = [];
     try {
       listeners.push(
         await startListener({
           name: 'inbound',
-          host: o.host,
+          host,
           port: o.inboundPort,
           detectTimeoutMs: o.limits.detectTimeoutMs,
           maxConnections: o.maxConnections,
           onConnection: (conn) => inbound.handle(conn),
+          ...(transparent ? { destinationOf: capturedDestination } : {}),
+          ...(transparent && o.inboundCapture === 'tproxy' ? { onListening: setTransparent } : {}),
         }),
       );
       listeners.push(
         await startListener({
           name: 'outbound',
-          // Explicit mode: only the local app may use the forward proxy.
-          host: '127.0.0.1',
+          // Explicit mode: only the local app may use the forward proxy. Transparent: REDIRECT
+          // sends the app's connections to 127.0.0.1 or ::1, so the dual-stack address takes both.
+          host: transparent ? host : '127.0.0.1',
           port: o.outboundPort,
           detectTimeoutMs: o.limits.detectTimeoutMs,
           maxConnections: o.maxConnections,
           onConnection: (conn) => outbound.handle(conn),
+          ...(transparent ? { destinationOf: capturedDestination, opaque: (target) => outbound.opaque(target) } : {}),
         }),
       );
       const admin = await startAdminServer({
-        host: o.host,
+        host,
         port: o.adminPort,
         registry: telemetry.registry,
         ready: () => this.started !== undefined && this.stopping === undefined,
@@ -155,6 +187,8 @@ export class Proxy {
     return {
       identity: o.identity,
       mode: o.mode,
+      ...(o.mode === 'transparent' ? { inboundCapture: o.inboundCapture, outboundPolicy: o.outboundPolicy } : {}),
+      stateDir: o.stateDir,
       appPort: o.appPort,
       listeners: this.started?.listeners.map((l) => ({ name: l.name, port: l.port })) ?? [],
       adminPort: this.started?.admin.port,

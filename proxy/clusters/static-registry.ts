@@ -4,7 +4,7 @@
  * a client may write. Built anew (not mutated) when the configuration changes.
  */
 import type { EndpointSpec, ServiceSpec } from '../../src/config/types.js';
-import type { Cluster, ClusterEndpoint, ClusterRegistry, ServicePort } from './types.js';
+import type { Cluster, ClusterEndpoint, ClusterRegistry, EndpointMatch, ServicePort } from './types.js';
 
 function makeEndpoint(spec: EndpointSpec): ClusterEndpoint {
   return {
@@ -67,6 +67,7 @@ function hostNames(name: string, namespace: string): string[] {
 class StaticRegistry implements ClusterRegistry {
   readonly clusters: readonly Cluster[];
   private readonly byHostPort = new Map<string, Cluster>();
+  private readonly byEndpointAddress = new Map<string, EndpointMatch>();
 
   constructor(
     services: readonly ServiceSpec[],
@@ -85,6 +86,10 @@ class StaticRegistry implements ClusterRegistry {
           // The short name belongs to the first namespace that claims it (documents order).
           if (!this.byHostPort.has(key)) this.byHostPort.set(key, cluster);
         }
+        for (const endpoint of service.endpoints) {
+          const key = `${endpoint.address.toLowerCase()}:${port.port}`;
+          if (!this.byEndpointAddress.has(key)) this.byEndpointAddress.set(key, { cluster, labels: endpoint.labels });
+        }
       }
     }
     this.clusters = clusters;
@@ -93,6 +98,20 @@ class StaticRegistry implements ClusterRegistry {
   resolve(host: string, port: number): Cluster | undefined {
     return this.byHostPort.get(`${host.toLowerCase()}:${port}`);
   }
+
+  resolveEndpointAddress(address: string, port: number): EndpointMatch | undefined {
+    return this.byEndpointAddress.get(`${address.toLowerCase()}:${port}`);
+  }
+}
+
+/**
+ * A cluster of exactly one endpoint, for traffic whose destination is already
+ * decided: a connection captured on its way to one pod's address goes to that
+ * pod (as Istio's original-destination clusters do), and an unknown
+ * destination passes through to where it was going.
+ */
+export function singleEndpointCluster(service: string, namespace: string, port: ServicePort, endpoint: EndpointSpec): Cluster {
+  return new RoundRobinCluster(service, namespace, port, [makeEndpoint(endpoint)]);
 }
 
 export function createStaticRegistry(services: readonly ServiceSpec[], version: string): ClusterRegistry {

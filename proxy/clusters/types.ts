@@ -45,6 +45,12 @@ export interface Cluster {
   onRequestEnd(endpoint: ClusterEndpoint, failure: string | undefined): void;
 }
 
+export interface EndpointMatch {
+  readonly cluster: Cluster;
+  /** The endpoint's labels as configured (version and the rest). */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
 export interface ClusterRegistry {
   /**
    * The cluster a request names. `host` is as written by the client: `reviews`,
@@ -52,6 +58,12 @@ export interface ClusterRegistry {
    * or one of the service's VIPs. Port is the service port. Undefined → NR.
    */
   resolve(host: string, port: number): Cluster | undefined;
+  /**
+   * Transparent capture: the service port a connection's original destination
+   * belongs to, when `address` is one of the service's endpoint addresses and
+   * `port` one of its ports (a pod called by its own address). Undefined when not.
+   */
+  resolveEndpointAddress(address: string, port: number): EndpointMatch | undefined;
   readonly clusters: readonly Cluster[];
   /** Identifies the configuration the registry was built from (shown in /config_dump). */
   readonly version: string;

@@ -5,7 +5,10 @@
 import net from 'node:net';
 import { TracemeshError } from '../../src/lib/errors.js';
 import type { ConnectionHandler, DetectedProtocol } from './accepted.js';
+import { plainAddress } from '../capture/captured-destination.js';
 import { detectProtocol } from './detect.js';
+
+const EMPTY = Buffer.alloc(0);
 
 export interface ListenerOptions {
   readonly name: string; // 'inbound' | 'outbound', for errors and the admin page
@@ -14,6 +17,24 @@ export interface ListenerOptions {
   readonly detectTimeoutMs: number;
   readonly maxConnections: number;
   readonly onConnection: ConnectionHandler;
+  /**
+   * Transparent capture: where each accepted connection was going (the
+   * `target` handed on); called once per connection, before detection.
+   */
+  readonly destinationOf?: (socket: net.Socket, listenerPort: number) => ConnectionTarget | undefined;
+  /**
+   * Skip protocol detection for this target and hand the connection on as
+   * TCP at once: for destinations that are piped whatever they speak (a
+   * server-first protocol then waits for no detection timeout).
+   */
+  readonly opaque?: (target: ConnectionTarget | undefined) => boolean;
+  /** Called once listening, before any connection is accepted (TPROXY sets IP_TRANSPARENT here). */
+  readonly onListening?: (server: net.Server) => void;
+}
+
+export interface ConnectionTarget {
+  readonly host: string;
+  readonly port: number;
 }
 
 export interface Listener {
@@ -36,8 +57,25 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     socket.once('close', () => sockets.delete(socket));
     // A reset before anyone else listens must not crash the process; the protocol paths add their own.
     socket.on('error', ignoreError);
-    const remoteAddress = socket.remoteAddress ?? '';
+    // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; spans and logs want the plain address.
+    const remoteAddress = plainAddress(socket.remoteAddress ?? '');
     const remotePort = socket.remotePort ?? 0;
+    let target: ConnectionTarget | undefined;
+    if (options.destinationOf !== undefined) {
+      try {
+        target = options.destinationOf(socket, port);
+      } catch {
+        // The socket died between accept and the lookup (EBADF, ENOTCONN): nothing to serve.
+        socket.destroy();
+        return;
+      }
+      if (options.opaque?.(target) === true) {
+        accepted.tcp++;
+        socket.pause();
+        options.onConnection({ socket, head: EMPTY, protocol: 'tcp', sni: '', target, remoteAddress, remotePort });
+        return;
+      }
+    }
     detectProtocol(socket, options.detectTimeoutMs, (detection) => {
       if (detection === undefined) {
         socket.destroy();
@@ -49,7 +87,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
         head: detection.head,
         protocol: detection.protocol,
         sni: detection.sni,
-        target: undefined,
+        target,
         remoteAddress,
         remotePort,
       });
@@ -68,6 +106,14 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   server.on('error', ignoreError);
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  if (options.onListening !== undefined) {
+    try {
+      options.onListening(server);
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
+  }
   let closing: Promise<void> | undefined;
   return {
     name: options.name,

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { DEFAULT_LIMITS } from '../../proxy/limits.js';
 import { Proxy, type ProxyOptions } from '../../proxy/proxy.js';
+import { defaultStateDir } from '../../proxy/state-dir.js';
 
 /** A Proxy for `service` fronting 127.0.0.1:appPort: no collector, no access log, unless overridden. */
 export function testSidecar(service: string, appPort: number, overrides: Partial<ProxyOptions> = {}): Proxy {
@@ -9,7 +10,10 @@ export function testSidecar(service: string, appPort: number, overrides: Partial
     identity: { service, namespace: 'default', version: 'v1' },
     appPort,
     mode: 'explicit',
+    inboundCapture: 'redirect',
+    outboundPolicy: 'allow-any',
     host: '127.0.0.1',
+    stateDir: defaultStateDir(service, 'default'),
     inboundPort: 0,
     outboundPort: 0,
     adminPort: 0,

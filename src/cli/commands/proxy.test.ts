@@ -1,19 +1,34 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCaptured } from '../../../test/support/api-fixtures.js';
+import { captureIo, runCaptured } from '../../../test/support/api-fixtures.js';
+import { runCli } from '../run-cli.js';
 import { commands } from './index.js';
 import { collectorUrlFlag } from './proxy.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-proxy-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+async function pollUntil<T>(probe: () => T | undefined, what: string, context: () => string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stderr: ${context()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('tracemesh proxy flags', () => {
   const required = ['--service', 'web', '--app-port', '8080'];
   const bad: Array<[string[], string]> = [
     [['--app-port', '8080'], '--service is required'],
-    [['--service', 'web'], '--app-port is required'],
+    [['--service', 'web'], '--app-port is required in explicit mode'],
+    [[...required, '--capture', 'tproxy'], '--capture applies to --mode transparent only'],
+    [[...required, '--outbound-policy', 'registry-only'], '--outbound-policy applies to --mode transparent only'],
+    [['--service', 'web', '--mode', 'transparent', '--capture', 'nat'], "--capture: 'nat' is not redirect or tproxy"],
+    [['--service', 'web', '--mode', 'transparent', '--outbound-policy', 'deny'], "--outbound-policy: 'deny' is not allow-any or registry-only"],
     [['--service', 'Web_1', '--app-port', '8080'], "--service: 'Web_1' is not a name"],
     [[...required, '--namespace', 'a.b'], "--namespace: 'a.b' is not a name"],
     [['--service', 'web', '--app-port', '0'], "--app-port: '0' is not a port the app can listen on"],
@@ -49,10 +64,29 @@ describe('tracemesh proxy flags', () => {
     expect(res.stderr).toContain('spec.ports[0].protocol');
   });
 
-  it('refuses --mode transparent with the reason', async () => {
-    const res = await runCaptured(commands, ['proxy', ...required, '--mode', 'transparent', '--collector', 'none', '--inbound-port', '0', '--outbound-port', '0', '--admin-port', '0']);
+  it('--mode transparent starts without --app-port, says how it captures, and shows it in /config_dump', async () => {
+    const captured = captureIo();
+    let stop: (signal: string) => void = () => {};
+    const io = { ...captured.io, stopSignal: new Promise<string>((resolve) => (stop = resolve)) };
+    const stateDir = path.join(dir, 'state', 'web');
+    const argv = ['proxy', '--service', 'web', '--mode', 'transparent', '--outbound-policy', 'registry-only', '--state-dir', stateDir];
+    const running = runCli(commands, [...argv, '--collector', 'none', '--host', '127.0.0.1', '--inbound-port', '0', '--outbound-port', '0', '--admin-port', '0'], io);
+    const ready = await pollUntil(() => captured.stdout().match(/admin :(\d+)/)?.[1], 'the ready line', () => captured.stderr());
+    expect(captured.stdout()).toContain('outbound :');
+    expect(captured.stdout()).toContain('(transparent, registry-only)');
+    const dump = (await (await fetch(`http://127.0.0.1:${ready}/config_dump`)).json()) as Record<string, unknown>;
+    expect(dump).toMatchObject({ mode: 'transparent', inboundCapture: 'redirect', outboundPolicy: 'registry-only', stateDir });
+    expect(statSync(stateDir).isDirectory()).toBe(true);
+    stop('SIGTERM');
+    expect(await running).toBe(0);
+  });
+
+  it('a --state-dir it cannot write: exit 1 naming it', async () => {
+    const file = path.join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const res = await runCaptured(commands, ['proxy', ...required, '--state-dir', path.join(file, 'state'), '--collector', 'none', '--inbound-port', '0', '--outbound-port', '0', '--admin-port', '0']);
     expect(res.code).toBe(1);
-    expect(res.stderr).toContain('--mode transparent needs');
+    expect(res.stderr).toContain(`--state-dir ${path.join(file, 'state')} is not a directory this proxy can write`);
   });
 
   it('reads --collector as HOST:PORT, a URL, or none', () => {

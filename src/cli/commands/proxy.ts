@@ -1,5 +1,7 @@
 import { DEFAULT_LIMITS, type ProxyLimits } from '../../../proxy/limits.js';
+import { OUTBOUND_POLICIES } from '../../../proxy/capture/original-destinations.js';
 import type { CaptureMode } from '../../../proxy/proxy.js';
+import { defaultStateDir } from '../../../proxy/state-dir.js';
 import { loadMeshConfigInWorker } from '../../config/load-in-worker.js';
 import type { ServiceSpec } from '../../config/types.js';
 import { TracemeshError } from '../../lib/errors.js';
@@ -45,6 +47,12 @@ function modeFlag(args: ParsedArgs): CaptureMode {
   return text;
 }
 
+function choiceFlag<T extends string>(args: ParsedArgs, flag: string, choices: readonly T[], fallback: T): T {
+  const text = stringFlag(args, flag) ?? fallback;
+  if (!(choices as readonly string[]).includes(text)) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--${flag}: '${text}' is not ${choices.join(' or ')}`);
+  return text as T;
+}
+
 function spanSinkFlag(args: ParsedArgs): 'otel' | 'lean' {
   const text = stringFlag(args, 'span-exporter') ?? 'lean';
   if (text !== 'otel' && text !== 'lean') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--span-exporter: '${text}' is not otel or lean`);
@@ -67,14 +75,30 @@ export const proxyCommand: Command = {
   summary: 'Run a sidecar proxy in front of one workload: inbound and outbound listeners, spans, metrics',
   usage:
     'tracemesh proxy --service NAME --app-port PORT [--namespace default] [--version v1] [--mode explicit|transparent] ' +
-    '[--inbound-port 15006] [--outbound-port 15001] [--admin-port 15000] [--collector HOST:4317|none] [--config FILE]',
+    '[--inbound-port 15006] [--outbound-port 15001] [--admin-port 15000] [--collector HOST:4317|none] [--config FILE] ' +
+    '[--capture redirect|tproxy] [--outbound-policy allow-any|registry-only] [--state-dir DIR]',
   flags: {
     service: { type: 'string', valueName: 'NAME', description: 'the workload\'s service name (required)' },
     namespace: { type: 'string', valueName: 'NAME', description: 'the workload\'s namespace', default: 'default' },
     version: { type: 'string', valueName: 'NAME', description: 'the workload\'s version label', default: 'v1' },
-    'app-port': { type: 'string', valueName: 'PORT', description: 'where the app listens on 127.0.0.1 (required)' },
-    mode: { type: 'string', valueName: 'MODE', description: 'explicit (HTTP forward proxy, no iptables) or transparent', default: 'explicit' },
-    host: { type: 'string', valueName: 'ADDR', description: 'address the inbound listener and admin server bind', default: '0.0.0.0' },
+    'app-port': {
+      type: 'string',
+      valueName: 'PORT',
+      description: 'where the app listens on 127.0.0.1 (required in explicit mode; transparent: for connections that reach the inbound port without capture)',
+    },
+    mode: { type: 'string', valueName: 'MODE', description: 'explicit (HTTP forward proxy, no iptables) or transparent (after tracemesh iptables)', default: 'explicit' },
+    capture: {
+      type: 'string',
+      valueName: 'KIND',
+      description: 'transparent: how inbound traffic is captured, as `tracemesh iptables --mode` set it: redirect (default) or tproxy (needs CAP_NET_ADMIN)',
+    },
+    'outbound-policy': {
+      type: 'string',
+      valueName: 'POLICY',
+      description: 'transparent: destinations no service claims pass through as TCP (allow-any, default) or are refused (registry-only)',
+    },
+    'state-dir': { type: 'string', valueName: 'DIR', description: 'writable directory for what the proxy keeps on disk (default $TMPDIR/tracemesh-proxy-UID/SERVICE.NAMESPACE)' },
+    host: { type: 'string', valueName: 'ADDR', description: 'address the inbound listener and admin server bind (default all: 0.0.0.0, or :: in transparent mode)' },
     'inbound-port': { type: 'string', valueName: 'PORT', description: 'inbound listener (fronts the app)', default: '15006' },
     'outbound-port': { type: 'string', valueName: 'PORT', description: 'outbound listener (HTTP forward proxy on 127.0.0.1 in explicit mode)', default: '15001' },
     'admin-port': { type: 'string', valueName: 'PORT', description: 'admin: /stats/prometheus, /ready, /config_dump, /clusters', default: '15000' },
@@ -97,20 +121,32 @@ export const proxyCommand: Command = {
   ],
   async run(args, io) {
     const service = nameFlag(args, 'service', undefined);
+    const namespace = nameFlag(args, 'namespace', 'default');
+    const mode = modeFlag(args);
     const appPortText = stringFlag(args, 'app-port');
-    if (appPortText === undefined) throw new TracemeshError('TM_ERR_CLI_USAGE', '--app-port is required');
+    if (appPortText === undefined && mode === 'explicit') throw new TracemeshError('TM_ERR_CLI_USAGE', '--app-port is required in explicit mode');
     const appPort = portFlag(args, 'app-port', 0);
-    if (appPort === 0) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', "--app-port: '0' is not a port the app can listen on");
+    if (appPortText !== undefined && appPort === 0) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', "--app-port: '0' is not a port the app can listen on");
+    const inboundCapture = choiceFlag(args, 'capture', ['redirect', 'tproxy'] as const, 'redirect');
+    const outboundPolicy = choiceFlag(args, 'outbound-policy', OUTBOUND_POLICIES, 'allow-any');
+    if (mode === 'explicit') {
+      for (const flag of ['capture', 'outbound-policy']) {
+        if (stringFlag(args, flag) !== undefined) throw new TracemeshError('TM_ERR_CLI_USAGE', `--${flag} applies to --mode transparent only`);
+      }
+    }
     const configPaths = (args.values['config'] as string[] | undefined) ?? [];
     // Parsed in a worker thread that is then thrown away: the YAML parser and schema library
     // would otherwise stay resident in every sidecar (RSS is a goal).
     const services: ServiceSpec[] = configPaths.length === 0 ? [] : (await loadMeshConfigInWorker(configPaths)).services;
     const { Proxy } = await import('../../../proxy/proxy.js');
     const proxy = new Proxy({
-      identity: { service, namespace: nameFlag(args, 'namespace', 'default'), version: nameFlag(args, 'version', 'v1') },
+      identity: { service, namespace, version: nameFlag(args, 'version', 'v1') },
       appPort,
-      mode: modeFlag(args),
-      host: stringFlag(args, 'host') ?? '0.0.0.0',
+      mode,
+      inboundCapture,
+      outboundPolicy,
+      host: stringFlag(args, 'host'),
+      stateDir: stringFlag(args, 'state-dir') ?? defaultStateDir(service, namespace),
       inboundPort: portFlag(args, 'inbound-port', 15006),
       outboundPort: portFlag(args, 'outbound-port', 15001),
       adminPort: portFlag(args, 'admin-port', 15000),
@@ -129,9 +165,11 @@ export const proxyCommand: Command = {
       throw err;
     }
     const o = proxy.options;
+    const inboundTo = mode === 'explicit' ? `app 127.0.0.1:${appPort}` : `app 127.0.0.1 on each captured port (${inboundCapture})`;
+    const outboundAs = mode === 'explicit' ? `127.0.0.1:${proxy.outboundPort} (explicit)` : `:${proxy.outboundPort} (transparent, ${outboundPolicy})`;
     io.stdout.write(
       `tracemesh proxy ready: ${o.identity.service}.${o.identity.namespace} (${o.identity.version}), ` +
-        `inbound :${proxy.inboundPort} → app 127.0.0.1:${appPort}, outbound 127.0.0.1:${proxy.outboundPort} (explicit), ` +
+        `inbound :${proxy.inboundPort} → ${inboundTo}, outbound ${outboundAs}, ` +
         `admin :${proxy.adminPort}, ${services.length} service(s) configured, spans to ${o.collectorUrl ?? 'nowhere (--collector none)'}\n`,
     );
     const signal = await io.stopSignal;
