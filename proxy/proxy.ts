@@ -3,7 +3,9 @@
  * sides, their listeners and the admin server, started and stopped together.
  * Composition only; each part lives in its own module.
  */
+import { hostname } from 'node:os';
 import { configVersion } from '../src/config/config-version.js';
+import { validateMeshConfigTextInWorker } from '../src/config/load-in-worker.js';
 import type { ServiceSpec } from '../src/config/types.js';
 import { TracemeshError } from '../src/lib/errors.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
@@ -18,6 +20,8 @@ import { startListener, type Listener } from './listeners/listener.js';
 import { dualStackOr } from './listeners/dual-stack.js';
 import { prepareStateDir } from './state-dir.js';
 import { createOutbound } from './outbound.js';
+import { DEFAULT_DISCOVERY_TIMING, DiscoveryClient } from './control/discovery-client.js';
+import { defaultAdvertise } from './control/advertise.js';
 import { createTelemetry } from './telemetry/create-telemetry.js';
 import type { WorkloadIdentity } from './telemetry/telemetry.js';
 
@@ -42,6 +46,10 @@ export interface ProxyOptions {
   readonly host: string | undefined;
   /** Writable directory for what the proxy keeps on disk (created at start). */
   readonly stateDir: string;
+  /** http://host:15010: configuration comes from the control plane (cached in stateDir); undefined = static only. */
+  readonly controlPlaneUrl: string | undefined;
+  /** What peers should call to reach this workload, registered with the control plane; undefined = derived at start. */
+  readonly advertise: { readonly address: string; readonly port: number } | undefined;
   readonly inboundPort: number;
   readonly outboundPort: number;
   readonly adminPort: number;
@@ -65,10 +73,13 @@ interface Started {
 
 export class Proxy {
   private registry: ClusterRegistry;
+  private services: readonly ServiceSpec[];
+  private discovery: DiscoveryClient | undefined;
   private started: Started | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(readonly options: ProxyOptions) {
+    this.services = options.services;
     this.registry = createStaticRegistry(options.services, configVersion({ services: [...options.services] }));
   }
 
@@ -148,12 +159,37 @@ export class Proxy {
         clusters: () => this.clustersView(),
       });
       this.started = { telemetry, inbound, outbound, listeners, admin };
+      if (o.controlPlaneUrl !== undefined) await this.connectControlPlane(o.controlPlaneUrl, transparent);
     } catch (err) {
       await Promise.all(listeners.map((l) => l.close()));
       await Promise.all([inbound.close(), outbound.close()]);
       await telemetry.shutdown();
       throw err;
     }
+  }
+
+  /**
+   * Configuration from the control plane from now on: its snapshots replace
+   * the registry whole (the static `--config` documents until the first one,
+   * or the cached snapshot when there is one).
+   */
+  private async connectControlPlane(url: string, transparent: boolean): Promise<void> {
+    const o = this.options;
+    const advertise = o.advertise ?? defaultAdvertise(transparent, o.host, o.appPort, this.inboundPort);
+    const id = o.identity;
+    this.discovery = new DiscoveryClient({
+      controlPlaneUrl: url,
+      registration: { id: `${id.service}.${id.namespace}@${hostname()}:${process.pid}`, ...id, labels: {}, ...advertise },
+      stateDir: o.stateDir,
+      validate: (documents, version) => validateMeshConfigTextInWorker(documents.map((d) => JSON.stringify(d)).join('\n---\n'), `<control plane version ${version}>`),
+      apply: (config, version) => {
+        this.services = config.services;
+        this.registry = createStaticRegistry(config.services, version);
+      },
+      log: (message) => process.stderr.write(`${new Date().toISOString()} proxy: ${message}\n`),
+      ...DEFAULT_DISCOVERY_TIMING,
+    });
+    await this.discovery.start();
   }
 
   /** Stops accepting, closes connections and pools, flushes telemetry. Safe twice and without start. */
@@ -165,6 +201,7 @@ export class Proxy {
   private async doStop(): Promise<void> {
     const s = this.started;
     if (s === undefined) return;
+    await this.discovery?.stop();
     await Promise.all(s.listeners.map((l) => l.close()));
     await Promise.all([s.inbound.close(), s.outbound.close()]);
     await s.admin.close();
@@ -196,7 +233,11 @@ export class Proxy {
       accessLog: o.accessLog ?? 'off',
       limits: o.limits,
       configVersion: this.registry.version,
-      services: o.services,
+      controlPlane:
+        this.discovery === undefined
+          ? 'none (static --config)'
+          : { url: o.controlPlaneUrl, connected: this.discovery.connected, appliedVersion: this.discovery.appliedVersion, source: this.discovery.source, lastError: this.discovery.lastError },
+      services: this.services,
     };
   }
 

@@ -16,12 +16,28 @@ export type WorkerAnswer =
   | { ok: true; config: MeshConfig }
   | { ok: false; code: ErrorCode; message: string; issues: ConfigIssue[] | undefined };
 
+/** What the worker is asked: files to load, or a text (a control-plane snapshot) to validate. */
+export type WorkerRequest = { paths: string[] } | { text: string; file: string };
+
 export async function loadMeshConfigInWorker(paths: readonly string[]): Promise<MeshConfig> {
+  return inWorker({ paths: [...paths] }, async () => (await import('./load.js')).loadMeshConfig(paths));
+}
+
+/** validateMeshConfigText in a throwaway worker; throws ConfigValidationError listing every problem. */
+export async function validateMeshConfigTextInWorker(text: string, file: string): Promise<MeshConfig> {
+  return inWorker({ text, file }, async () => {
+    const result = (await import('./load.js')).validateMeshConfigText(text, file);
+    if (!result.ok) throw new ConfigValidationError(result.errors);
+    return result.config;
+  });
+}
+
+async function inWorker(request: WorkerRequest, inProcess: () => Promise<MeshConfig>): Promise<MeshConfig> {
   const script = new URL('./load-worker.js', import.meta.url);
   // Run from TypeScript sources (tests) there is no compiled worker script: load in-process.
-  if (!existsSync(fileURLToPath(script))) return (await import('./load.js')).loadMeshConfig(paths);
+  if (!existsSync(fileURLToPath(script))) return inProcess();
   return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: { paths: [...paths] } });
+    const worker = new Worker(script, { workerData: request });
     let answered = false;
     worker.once('message', (answer: WorkerAnswer) => {
       answered = true;

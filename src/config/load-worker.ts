@@ -2,13 +2,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage, isTracemeshError } from '../lib/errors.js';
 import { ConfigValidationError } from './issues.js';
-import { loadMeshConfig } from './load.js';
-import type { WorkerAnswer } from './load-in-worker.js';
+import { loadMeshConfig, validateMeshConfigText } from './load.js';
+import type { WorkerAnswer, WorkerRequest } from './load-in-worker.js';
 
-const { paths } = workerData as { paths: string[] };
+const request = workerData as WorkerRequest;
 let answer: WorkerAnswer;
 try {
-  answer = { ok: true, config: await loadMeshConfig(paths) };
+  if ('paths' in request) {
+    answer = { ok: true, config: await loadMeshConfig(request.paths) };
+  } else {
+    const result = validateMeshConfigText(request.text, request.file);
+    if (!result.ok) throw new ConfigValidationError(result.errors);
+    answer = { ok: true, config: result.config };
+  }
 } catch (err) {
   answer = {
     ok: false,

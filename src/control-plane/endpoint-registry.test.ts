@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { ServiceSpec } from '../config/types.js';
 import { isTracemeshError } from '../lib/errors.js';
 import { EndpointRegistry, type ProxyRegistration } from './endpoint-registry.js';
 
@@ -8,32 +7,24 @@ function clock(): { now: () => number; advance: (ms: number) => void } {
   return { now: () => t, advance: (ms) => (t += ms) };
 }
 
-const reviews: ServiceSpec = {
-  name: 'reviews',
-  namespace: 'default',
-  ports: [{ name: 'http', port: 9080, protocol: 'http' }],
-  vips: [],
-  endpoints: [{ address: '10.0.0.9', port: 25006, labels: { version: 'v0' } }],
-};
 
 function proxy(id: string, address: string, version = 'v1'): ProxyRegistration {
   return { id, service: 'reviews', namespace: 'default', version, labels: { app: 'reviews' }, address, port: 15006 };
 }
 
 describe('endpoint registry', () => {
-  it('merges registered workloads into their Service after the static endpoints, in a stable order', () => {
+  it('lists registered workloads as endpoints by service, in a stable order', () => {
     const registry = new EndpointRegistry({ ttlMs: 30_000, maxProxies: 10, now: clock().now });
     registry.register(proxy('b', '10.0.0.3', 'v2'));
     registry.register(proxy('a', '10.0.0.2'));
-    registry.register({ ...proxy('x', '10.0.0.4'), service: 'unknown' });
-    const [merged] = registry.mergeInto([reviews]);
-    expect(merged?.endpoints).toEqual([
-      { address: '10.0.0.9', port: 25006, labels: { version: 'v0' } },
-      { address: '10.0.0.2', port: 15006, labels: { app: 'reviews', version: 'v1' } },
-      { address: '10.0.0.3', port: 15006, labels: { app: 'reviews', version: 'v2' } },
-    ]);
-    // The input is left as it was.
-    expect(reviews.endpoints).toHaveLength(1);
+    registry.register({ ...proxy('x', '10.0.0.4'), service: 'ratings' });
+    expect(Object.fromEntries(registry.endpointsByService())).toEqual({
+      'reviews.default': [
+        { address: '10.0.0.2', port: 15006, labels: { app: 'reviews', version: 'v1' } },
+        { address: '10.0.0.3', port: 15006, labels: { app: 'reviews', version: 'v2' } },
+      ],
+      'ratings.default': [{ address: '10.0.0.4', port: 15006, labels: { app: 'reviews', version: 'v1' } }],
+    });
   });
 
   it('expires a registration not renewed within the TTL, and a heartbeat renews it', () => {

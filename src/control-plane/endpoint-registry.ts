@@ -8,7 +8,7 @@
  * State is bounded (at most `maxProxies` registrations) and the clock is
  * injected, so expiry is tested without waiting.
  */
-import type { EndpointSpec, ServiceSpec } from '../config/types.js';
+import type { EndpointSpec } from '../config/types.js';
 import { TracemeshError } from '../lib/errors.js';
 
 export interface ProxyRegistration {
@@ -98,29 +98,20 @@ export class EndpointRegistry {
   }
 
   /**
-   * The services as proxies should see them: each Service document's static
-   * endpoints plus the registered workloads of that service and namespace.
-   * A registered service with no Service document gets none: its ports and
-   * protocols are unknown, so nothing could route to it.
+   * Every registered workload as an endpoint, by "service.namespace", each
+   * list in a stable order (the same registrations always give the same
+   * snapshot version). The snapshot merges them into the Service documents.
    */
-  mergeInto(services: readonly ServiceSpec[]): ServiceSpec[] {
-    const registered = new Map<string, EndpointSpec[]>();
+  endpointsByService(): Map<string, EndpointSpec[]> {
+    const byService = new Map<string, EndpointSpec[]>();
     for (const entry of this.proxies.values()) {
       const key = `${entry.service}.${entry.namespace}`;
-      let list = registered.get(key);
-      if (list === undefined) registered.set(key, (list = []));
+      let list = byService.get(key);
+      if (list === undefined) byService.set(key, (list = []));
       list.push({ address: entry.address, port: entry.port, labels: { ...entry.labels, version: entry.version } });
     }
-    return services.map((service) => {
-      const extra = registered.get(`${service.name}.${service.namespace}`);
-      if (extra === undefined) return service;
-      const seen = new Set(service.endpoints.map((e) => `${e.address}:${e.port}`));
-      const endpoints = [...service.endpoints];
-      for (const endpoint of extra.sort(byAddress)) {
-        if (!seen.has(`${endpoint.address}:${endpoint.port}`)) endpoints.push(endpoint);
-      }
-      return { ...service, endpoints };
-    });
+    for (const list of byService.values()) list.sort(byAddress);
+    return byService;
   }
 
   private changed(): void {

@@ -14,6 +14,8 @@ export function testSidecar(service: string, appPort: number, overrides: Partial
     outboundPolicy: 'allow-any',
     host: '127.0.0.1',
     stateDir: defaultStateDir(service, 'default'),
+    controlPlaneUrl: undefined,
+    advertise: undefined,
     inboundPort: 0,
     outboundPort: 0,
     adminPort: 0,

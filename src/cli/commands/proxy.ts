@@ -53,6 +53,28 @@ function choiceFlag<T extends string>(args: ParsedArgs, flag: string, choices: r
   return text as T;
 }
 
+function controlPlaneFlag(args: ParsedArgs): string | undefined {
+  const text = stringFlag(args, 'control-plane');
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(/^[a-z]+:\/\//.test(text) ? text : `http://${text}`);
+  } catch {
+    throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: '${text}' is not a URL such as http://127.0.0.1:15010`);
+  }
+  if (url.protocol !== 'http:' || url.pathname !== '/') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: '${text}' is not an http://HOST:PORT URL`);
+  return url.origin;
+}
+
+function advertiseFlag(args: ParsedArgs): { address: string; port: number } | undefined {
+  const text = stringFlag(args, 'advertise');
+  if (text === undefined) return undefined;
+  const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(text);
+  const port = match === null ? NaN : Number(match[2]);
+  if (match === null || port < 1 || port > 65535) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--advertise: '${text}' is not ADDRESS:PORT`);
+  return { address: match[1] as string, port };
+}
+
 function spanSinkFlag(args: ParsedArgs): 'otel' | 'lean' {
   const text = stringFlag(args, 'span-exporter') ?? 'lean';
   if (text !== 'otel' && text !== 'lean') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--span-exporter: '${text}' is not otel or lean`);
@@ -97,6 +119,8 @@ export const proxyCommand: Command = {
       valueName: 'POLICY',
       description: 'transparent: destinations no service claims pass through as TCP (allow-any, default) or are refused (registry-only)',
     },
+    'control-plane': { type: 'string', valueName: 'URL', description: 'take configuration from the control plane (http://HOST:15010), cached in --state-dir; --config documents serve until the first snapshot' },
+    advertise: { type: 'string', valueName: 'ADDR:PORT', description: 'the endpoint registered with the control plane (default: the inbound listener in explicit mode, POD-IP:APP-PORT in transparent mode)' },
     'state-dir': { type: 'string', valueName: 'DIR', description: 'writable directory for what the proxy keeps on disk (default $TMPDIR/tracemesh-proxy-UID/SERVICE.NAMESPACE)' },
     host: { type: 'string', valueName: 'ADDR', description: 'address the inbound listener and admin server bind (default all: 0.0.0.0, or :: in transparent mode)' },
     'inbound-port': { type: 'string', valueName: 'PORT', description: 'inbound listener (fronts the app)', default: '15006' },
@@ -147,6 +171,8 @@ export const proxyCommand: Command = {
       outboundPolicy,
       host: stringFlag(args, 'host'),
       stateDir: stringFlag(args, 'state-dir') ?? defaultStateDir(service, namespace),
+      controlPlaneUrl: controlPlaneFlag(args),
+      advertise: advertiseFlag(args),
       inboundPort: portFlag(args, 'inbound-port', 15006),
       outboundPort: portFlag(args, 'outbound-port', 15001),
       adminPort: portFlag(args, 'admin-port', 15000),

@@ -1,0 +1,215 @@
+/**
+ * A proxy's link to the control plane: it registers the workload and
+ * heartbeats, holds the discovery stream, validates every snapshot with the
+ * same code as a static `--config` file, applies it whole or not at all,
+ * ACKs or NACKs it with the reason, and caches it on disk. While the control
+ * plane is away the proxy keeps serving its last good configuration and
+ * reconnects with jittered exponential backoff; a proxy that starts while
+ * the control plane is away serves from its cache.
+ */
+import http from 'node:http';
+import type { ProxyRegistration } from '../../src/control-plane/endpoint-registry.js';
+import {
+  DISCOVERY_ACK_PATH,
+  DISCOVERY_STREAM_PATH,
+  LineSplitter,
+  REGISTRY_PATH,
+  parseStreamMessage,
+  type AckRequest,
+  type ConfigMessage,
+} from '../../src/control-plane/protocol.js';
+import type { MeshConfig } from '../../src/config/types.js';
+import { backoffMs, sleep } from '../../src/lib/backoff.js';
+import { errorMessage } from '../../src/lib/errors.js';
+import { readConfigCache, writeConfigCache } from './config-cache.js';
+import { agent, send } from './control-plane-http.js';
+
+export interface DiscoveryClientOptions {
+  /** http://host:15010 */
+  readonly controlPlaneUrl: string;
+  readonly registration: ProxyRegistration;
+  readonly stateDir: string;
+  /** Documents → validated config; throws (ConfigValidationError) listing every problem. */
+  readonly validate: (documents: readonly unknown[], version: string) => Promise<MeshConfig>;
+  /** Swaps the proxy's configuration whole; throws if it cannot (then the version is NACKed). */
+  readonly apply: (config: MeshConfig, version: string) => void;
+  readonly log: (message: string) => void;
+  readonly heartbeatIntervalMs: number;
+  /** No line (config or ping) for this long → the stream is dead: reconnect. */
+  readonly silenceTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export const DEFAULT_DISCOVERY_TIMING = { heartbeatIntervalMs: 10_000, silenceTimeoutMs: 45_000, requestTimeoutMs: 5_000 } as const;
+
+export type ConfigSource = 'none' | 'cache' | 'control-plane';
+
+export class DiscoveryClient {
+  private readonly base: URL;
+  private stopped = false;
+  private stream: http.ClientRequest | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private registered = false;
+  /** The version being served and where it came from (shown in /config_dump). */
+  appliedVersion = '';
+  source: ConfigSource = 'none';
+  connected = false;
+  lastError = '';
+
+  constructor(private readonly options: DiscoveryClientOptions) {
+    this.base = new URL(options.controlPlaneUrl);
+  }
+
+  /** Applies the cached configuration if there is one, then connects in the background. */
+  async start(): Promise<void> {
+    const cached = await readConfigCache(this.options.stateDir, this.options.log);
+    if (cached !== undefined) {
+      try {
+        this.options.apply(await this.options.validate(cached.documents, cached.version), cached.version);
+        this.appliedVersion = cached.version;
+        this.source = 'cache';
+      } catch (err) {
+        this.options.log(`config cache (version ${cached.version}) was not applied: ${errorMessage(err)}`);
+      }
+    }
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.options.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    this.stream?.destroy();
+    await this.loop;
+    if (this.registered) {
+      await send(this.base, 'DELETE', `${REGISTRY_PATH}/${encodeURIComponent(this.options.registration.id)}`, undefined, 1_000).catch(() => undefined);
+    }
+    agent.destroy();
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      try {
+        await this.register();
+        attempt = 0;
+        await this.follow();
+      } catch (err) {
+        if (this.stopped) break;
+        this.connected = false;
+        const message = errorMessage(err);
+        if (message !== this.lastError) this.options.log(`control plane ${this.base.origin}: ${message}; serving version ${this.appliedVersion || '(none)'} meanwhile`);
+        this.lastError = message;
+      }
+      if (this.stopped) break;
+      // Full jitter on the shared backoff: a thousand proxies losing the control plane at once do not return at once.
+      await sleep(backoffMs(attempt++) * (0.5 + Math.random() / 2));
+    }
+  }
+
+  private async register(): Promise<void> {
+    const res = await send(this.base, 'POST', REGISTRY_PATH, this.options.registration, this.options.requestTimeoutMs);
+    if (res.status !== 200 && res.status !== 201) throw new Error(`registering was answered ${res.status}: ${res.body.slice(0, 300)}`);
+    this.registered = true;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!this.registered || this.stopped) return;
+    try {
+      const res = await send(this.base, 'PUT', `${REGISTRY_PATH}/${encodeURIComponent(this.options.registration.id)}/heartbeat`, undefined, this.options.requestTimeoutMs);
+      // Expired (the control plane restarted, or we were away past the TTL): register again.
+      if (res.status === 404) await this.register();
+    } catch {
+      // The stream loop reports the control plane's absence; heartbeats just try again next time.
+    }
+  }
+
+  /** Reads the stream until it ends; resolves or rejects when it does. */
+  private follow(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const path = `${DISCOVERY_STREAM_PATH}?proxy=${encodeURIComponent(this.options.registration.id)}`;
+      // Not the keep-alive agent: the stream holds its connection for as long as it lives.
+      const req = http.request({ host: this.base.hostname, port: this.base.port, path, method: 'GET', agent: false }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new Error(`the discovery stream was answered ${res.statusCode ?? 0}`));
+          return;
+        }
+        this.connected = true;
+        this.lastError = '';
+        const splitter = new LineSplitter();
+        let silence = setTimeout(onSilence, this.options.silenceTimeoutMs);
+        function onSilence(): void {
+          req.destroy(new Error('the discovery stream went silent'));
+        }
+        let applying = Promise.resolve();
+        res.on('data', (chunk: Buffer) => {
+          clearTimeout(silence);
+          silence = setTimeout(onSilence, this.options.silenceTimeoutMs);
+          let lines: string[];
+          try {
+            lines = splitter.push(chunk);
+          } catch (err) {
+            req.destroy(err as Error);
+            return;
+          }
+          for (const line of lines) {
+            let message;
+            try {
+              message = parseStreamMessage(line);
+            } catch (err) {
+              req.destroy(err as Error);
+              return;
+            }
+            // One at a time, in order: a later snapshot never lands before an earlier one.
+            if (message.type === 'config') applying = applying.then(() => this.receive(message));
+          }
+        });
+        res.on('end', () => {
+          clearTimeout(silence);
+          reject(new Error('the control plane closed the discovery stream'));
+        });
+        res.on('error', (err) => {
+          clearTimeout(silence);
+          reject(err);
+        });
+        res.on('close', () => {
+          clearTimeout(silence);
+          if (this.stopped) resolve();
+        });
+      });
+      req.on('error', (err) => reject(this.stopped ? new Error('stopped') : err));
+      req.setTimeout(this.options.requestTimeoutMs, () => {
+        if (!this.connected) req.destroy(new Error(`no answer to the discovery stream within ${this.options.requestTimeoutMs} ms`));
+      });
+      this.stream = req;
+      req.end();
+    });
+  }
+
+  private async receive(message: ConfigMessage): Promise<void> {
+    let ack: AckRequest;
+    const base = { proxy: this.options.registration.id, version: message.version, nonce: message.nonce };
+    if (message.version === this.appliedVersion && this.source !== 'none') {
+      ack = { ...base, status: 'ACK' };
+      this.source = 'control-plane';
+    } else {
+      try {
+        const config = await this.options.validate(message.documents, message.version);
+        this.options.apply(config, message.version);
+        this.appliedVersion = message.version;
+        this.source = 'control-plane';
+        ack = { ...base, status: 'ACK' };
+        await writeConfigCache(this.options.stateDir, { version: message.version, documents: message.documents }).catch((err: unknown) => {
+          this.options.log(`config version ${message.version} applied, but caching it failed: ${errorMessage(err)}`);
+        });
+      } catch (err) {
+        ack = { ...base, status: 'NACK', error: errorMessage(err).slice(0, 4000) };
+        this.options.log(`config version ${message.version} refused, still serving ${this.appliedVersion || '(none)'}: ${ack.error ?? ''}`);
+      }
+    }
+    await send(this.base, 'POST', DISCOVERY_ACK_PATH, ack, this.options.requestTimeoutMs).catch(() => undefined);
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * What every proxy receives: the stored documents, with each Service's
+ * static endpoints followed by the workloads registered for it. Proxies
+ * validate and use it exactly like a `--config` file.
+ */
+import type { EndpointSpec } from '../config/types.js';
+import type { EndpointRegistry } from './endpoint-registry.js';
+import type { ConfigDocument, JsonValue, StoreSnapshot } from './store/types.js';
+
+export function buildSnapshot(stored: StoreSnapshot, registry: EndpointRegistry): ConfigDocument[] {
+  const registered = registry.endpointsByService();
+  return stored.documents.map(({ document }) => {
+    if (document.kind !== 'Service') return document;
+    const extra = registered.get(`${document.metadata.name}.${document.metadata.namespace}`);
+    if (extra === undefined) return document;
+    const spec = (document.spec ?? {}) as { [key: string]: JsonValue };
+    const endpoints = Array.isArray(spec['endpoints']) ? [...(spec['endpoints'] as JsonValue[])] : [];
+    const seen = new Set(endpoints.map((e) => endpointKey(e as unknown as EndpointSpec)));
+    for (const endpoint of extra) {
+      if (!seen.has(endpointKey(endpoint))) endpoints.push(endpoint as unknown as JsonValue);
+    }
+    return { ...document, spec: { ...spec, endpoints } };
+  });
+}
+
+function endpointKey(endpoint: EndpointSpec): string {
+  return `${endpoint.address}:${endpoint.port}`;
+}
