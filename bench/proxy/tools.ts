@@ -5,8 +5,8 @@
  * the report.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
+import { findExecutable as findOnSearchPath } from '../../src/lib/find-executable.js';
 
 export type Tool = 'wrk' | 'haproxy' | 'nginx' | 'taskset';
 
@@ -15,19 +15,9 @@ const PACKAGE: Readonly<Record<Tool, string>> = { wrk: 'wrk', haproxy: 'haproxy'
 
 const APT_TIMEOUT_MS = 15 * 60_000;
 
+/** PATH, then the sbin directories a non-login root shell may lack (haproxy and nginx live there). */
 export function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/local/sbin'];
-  for (const dir of dirs) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findOnSearchPath(name, [process.env['PATH'] ?? '', '/usr/sbin', '/sbin', '/usr/local/sbin'].join(path.delimiter));
 }
 
 function apt(args: readonly string[], log: (message: string) => void): void {

@@ -5,8 +5,7 @@
  * leaves capture half installed (or says exactly what it had to leave).
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
+import { findExecutable } from '../../src/lib/find-executable.js';
 import { errorMessage, TracemeshError } from '../../src/lib/errors.js';
 import { formatCommand, iptablesTool, planApply, planCleanup, type CaptureOptions, type RuleCommand } from './iptables-rules.js';
 import { CAPTURE_TABLES, describeOurs, routesInTable, type CaptureState, type CaptureTable, type FamilyState } from './iptables-state.js';
@@ -27,24 +26,10 @@ const INSTALL_HINT: Readonly<Record<ToolName, string>> = {
   ip: 'the iproute2 package',
 };
 
-export function findOnPath(name: string, pathList: string = process.env['PATH'] ?? ''): string | undefined {
-  for (const dir of pathList.split(path.delimiter)) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
-
 export function findTools(pathList: string = process.env['PATH'] ?? ''): CaptureTools {
   const tools: { [T in ToolName]?: string } = {};
   for (const name of ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ip'] as const) {
-    const found = findOnPath(name, pathList);
+    const found = findExecutable(name, pathList);
     if (found !== undefined) tools[name] = found;
   }
   return tools;

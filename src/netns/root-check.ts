@@ -1,5 +1,4 @@
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
+import { findExecutable } from '../lib/find-executable.js';
 import { NetnsError } from './netns-error.js';
 
 export const NEED_ROOT_MESSAGE = 'system tests need root (network namespaces, veth, iptables)';
@@ -15,22 +14,9 @@ const TOOLS: ReadonlyArray<{ name: string; pkg: string }> = [
   { name: 'setpriv', pkg: 'util-linux' },
 ];
 
-function onPath(name: string, searchPath: string): boolean {
-  for (const dir of searchPath.split(':')) {
-    if (dir === '') continue;
-    try {
-      accessSync(path.join(dir, name), constants.X_OK);
-      return true;
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
-}
-
 /** Throws naming every missing program and its Debian package. */
 export function assertTools(searchPath: string = process.env['PATH'] ?? ''): void {
-  const missing = TOOLS.filter((tool) => !onPath(tool.name, searchPath));
+  const missing = TOOLS.filter((tool) => findExecutable(tool.name, searchPath) === undefined);
   if (missing.length === 0) return;
   const list = missing.map((tool) => `${tool.name} (package ${tool.pkg})`).join(', ');
   throw new NetnsError('TM_ERR_NETNS_TOOL_MISSING', `not found on PATH: ${list}; install with apt-get install ${missing.map((t) => t.pkg).join(' ')}`);
