@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTracemeshError } from '../lib/errors.js';
+import { emptyMeshConfig } from './kinds.js';
 import { ConfigValidationError, formatConfigIssue, formatConfigIssues, loadMeshConfig, validateMeshConfigText } from './load.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/config/services.yaml', import.meta.url));
@@ -58,6 +59,7 @@ describe('loadMeshConfig', () => {
       ].join('\n'),
     );
     expect(await loadMeshConfig([file])).toEqual({
+      ...emptyMeshConfig(),
       services: [
         {
           name: 'reviews',
@@ -87,7 +89,7 @@ describe('loadMeshConfig', () => {
   });
 
   it('loads nothing from no paths', async () => {
-    expect(await loadMeshConfig([])).toEqual({ services: [] });
+    expect(await loadMeshConfig([])).toEqual(emptyMeshConfig());
   });
 
   it('throws TM_ERR_CONFIG_INVALID with every issue, one per line, and the structured issues', async () => {
@@ -166,7 +168,7 @@ describe('loadMeshConfig', () => {
     expect(err.message).toContain(
       `${ratings}: document 0 (Service ratings): spec.ports[0].protocol: expected one of http, http2, grpc, tcp, got "grcp"; did you mean grpc? (line 4, column 53)`,
     );
-    expect(err.message).toContain(`${web}: document 1 (Gateway): kind: expected one of Service, got "Gateway" (line 6, column 7)`);
+    expect(err.message).toContain(`${web}: document 1 (Gateway): kind: expected one of Service, Route, DestinationPolicy, RateLimit, AuthorizationPolicy, PeerAuthentication, CircuitPolicy, got "Gateway" (line 6, column 7)`);
   });
 
   it('throws TM_ERR_CONFIG_READ for a path that cannot be read', async () => {
@@ -183,7 +185,7 @@ describe('validateMeshConfigText', () => {
       'apiVersion: tracemesh.dev/v1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ name: t, port: 1, protocol: tcp }] }\n',
       '<stdin>',
     );
-    expect(result).toEqual({ ok: true, config: { services: [{ name: 'a', namespace: 'default', ports: [{ name: 't', port: 1, protocol: 'tcp' }], vips: [], endpoints: [] }] } });
+    expect(result).toEqual({ ok: true, config: { ...emptyMeshConfig(), services: [{ name: 'a', namespace: 'default', ports: [{ name: 't', port: 1, protocol: 'tcp' }], vips: [], endpoints: [] }] } });
     const bad = validateMeshConfigText('kind: Service\n', '<stdin>');
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.errors.every((issue) => issue.file === '<stdin>')).toBe(true);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConfigIssue } from './issues.js';
 import { parseYamlDocuments } from './yaml-documents.js';
 import { validateDocuments } from './validate.js';
+import { emptyMeshConfig } from './kinds.js';
 
 const PORTS = 'spec: { ports: [{ name: http, port: 80, protocol: http }] }';
 
@@ -35,9 +36,9 @@ describe('validateDocuments: the envelope every document has', () => {
   const cases: Array<[string, string, Array<[string, string]>]> = [
     ['a wrong apiVersion', service('a').replace('tracemesh.dev/v1', 'v1'), [['apiVersion', 'expected tracemesh.dev/v1, got "v1"']]],
     ['a missing apiVersion', service('a').replace('apiVersion: tracemesh.dev/v1\n', ''), [['apiVersion', 'missing; expected tracemesh.dev/v1']]],
-    ['an unknown kind', service('a').replace('kind: Service', 'kind: Route'), [['kind', 'expected one of Service, got "Route"']]],
-    ['a misspelt kind', service('a').replace('kind: Service', 'kind: service'), [['kind', 'expected one of Service, got "service"; did you mean Service?']]],
-    ['a missing kind', service('a').replace('kind: Service\n', ''), [['kind', 'missing; expected one of Service']]],
+    ['an unknown kind', service('a').replace('kind: Service', 'kind: Gateway'), [['kind', 'expected one of Service, Route, DestinationPolicy, RateLimit, AuthorizationPolicy, PeerAuthentication, CircuitPolicy, got "Gateway"']]],
+    ['a misspelt kind', service('a').replace('kind: Service', 'kind: service'), [['kind', 'expected one of Service, Route, DestinationPolicy, RateLimit, AuthorizationPolicy, PeerAuthentication, CircuitPolicy, got "service"; did you mean Service?']]],
+    ['a missing kind', service('a').replace('kind: Service\n', ''), [['kind', 'missing; expected one of Service, Route, DestinationPolicy, RateLimit, AuthorizationPolicy, PeerAuthentication, CircuitPolicy']]],
     ['a missing spec', service('a', '', ''), [['spec', 'missing; expected a mapping with ports and optionally vips and endpoints']]],
     [
       'a missing metadata',
@@ -80,12 +81,12 @@ describe('validateDocuments: the envelope every document has', () => {
   });
 
   it('names the document by kind and name in each issue, as far as the document says them', () => {
-    const text = [service('a').replace('tracemesh.dev/v1', 'v2'), 'kind: Route\n', '- x\n'].join('---\n');
+    const text = [service('a').replace('tracemesh.dev/v1', 'v2'), 'kind: Gateway\n', '- x\n'].join('---\n');
     expect(brief(errorsOf(text))).toEqual([
       [0, 'Service', 'a', 'apiVersion', 'expected tracemesh.dev/v1, got "v2"'],
-      [1, 'Route', '', 'apiVersion', 'missing; expected tracemesh.dev/v1'],
-      [1, 'Route', '', 'metadata', 'missing; expected a mapping with name and optionally namespace and labels'],
-      [1, 'Route', '', 'kind', 'expected one of Service, got "Route"'],
+      [1, 'Gateway', '', 'apiVersion', 'missing; expected tracemesh.dev/v1'],
+      [1, 'Gateway', '', 'metadata', 'missing; expected a mapping with name and optionally namespace and labels'],
+      [1, 'Gateway', '', 'kind', 'expected one of Service, Route, DestinationPolicy, RateLimit, AuthorizationPolicy, PeerAuthentication, CircuitPolicy, got "Gateway"'],
       [2, '', '', '', 'expected a mapping with apiVersion, kind, metadata and spec, got a list'],
     ]);
   });
@@ -117,7 +118,7 @@ describe('validateDocuments: the envelope every document has', () => {
   it('is invalid when reading found problems, even with no document issues', () => {
     const readIssue: ConfigIssue = { file: 'x.yaml', document: null, kind: '', name: '', path: '', message: 'contains no YAML documents' };
     expect(validateDocuments([], [readIssue])).toEqual({ ok: false, errors: [readIssue] });
-    expect(validateDocuments([])).toEqual({ ok: true, config: { services: [] } });
+    expect(validateDocuments([])).toEqual({ ok: true, config: emptyMeshConfig() });
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Raw documents → MeshConfig, or every problem at once: per document (the
  * common envelope, then the kind's own schema) and across documents (a kind,
- * namespace and name defined twice; the kinds' own cross-checks).
+ * namespace and name defined twice; the kinds' own cross-checks; references
+ * from one kind to another, reference-checks.ts).
  */
 import * as z from 'zod';
 import { didYouMean } from './did-you-mean.js';
@@ -10,6 +11,8 @@ import { formatFieldPath } from './issues.js';
 import type { KindRun, PlacedIssue } from './kind-definition.js';
 import { API_VERSION, emptyMeshConfig, KINDS, SUPPORTED_KINDS } from './kinds.js';
 import { metadataSchema, toObjectMeta } from './metadata-schema.js';
+import { checkReferences } from './reference-checks.js';
+import type { Placed, PlacedSet } from './reference-checks.js';
 import type { ObjectMeta } from './metadata-schema.js';
 import { fallbackErrorMap, fromZodIssues } from './schema-issues.js';
 import type { DocumentIssue } from './schema-issues.js';
@@ -73,11 +76,19 @@ function kindIssue(found: unknown): DocumentIssue {
   return { path: ['kind'], message, at: 'value' };
 }
 
+interface CheckedEnvelope {
+  readonly issues: DocumentIssue[];
+  readonly kind?: string;
+  readonly metadata?: ObjectMeta;
+  /** Its kind's run kept its model (valid metadata and spec), so it is in the config. */
+  readonly accepted: boolean;
+}
+
 /** Issues of one document; `runs` receives it when its kind is known. */
-function checkDocument(source: RawDocument, runs: Map<string, KindRun>): { issues: DocumentIssue[]; kind?: string; metadata?: ObjectMeta } {
+function checkDocument(source: RawDocument, runs: Map<string, KindRun>): CheckedEnvelope {
   const value = source.value;
   if (!isRecord(value)) {
-    return { issues: [{ path: [], message: `expected ${ENVELOPE_WORDS}, got ${describeValue(value)}`, at: 'value' }] };
+    return { issues: [{ path: [], message: `expected ${ENVELOPE_WORDS}, got ${describeValue(value)}`, at: 'value' }], accepted: false };
   }
   const envelope = envelopeSchema.safeParse(value, { error: fallbackErrorMap });
   const issues = envelope.success ? [] : fromZodIssues(envelope.error.issues, []);
@@ -90,15 +101,18 @@ function checkDocument(source: RawDocument, runs: Map<string, KindRun>): { issue
   const registered = typeof kind === 'string' ? KINDS.get(kind) : undefined;
   if (registered === undefined) {
     issues.push(kindIssue(kind));
-    return { issues, ...(metadata !== undefined ? { metadata } : {}) };
+    return { issues, accepted: false, ...(metadata !== undefined ? { metadata } : {}) };
   }
   let run = runs.get(registered.kind);
   if (run === undefined) {
     run = registered.begin();
     runs.set(registered.kind, run);
   }
-  issues.push(...run.add(source, metadata, value['spec']));
-  return { issues, kind: registered.kind, ...(metadata !== undefined ? { metadata } : {}) };
+  const specIssues = run.add(source, metadata, value['spec']);
+  issues.push(...specIssues);
+  // The same condition as defineKind's add() for keeping the model.
+  const accepted = specIssues.length === 0 && metadata !== undefined;
+  return { issues, kind: registered.kind, accepted, ...(metadata !== undefined ? { metadata } : {}) };
 }
 
 /** Reading order for people: by file, then document, then position. */
@@ -120,10 +134,16 @@ export function validateDocuments(documents: readonly RawDocument[], readIssues:
   const errors: ConfigIssue[] = [...readIssues];
   const runs = new Map<string, KindRun>();
   const firstDefinition = new Map<string, RawDocument>();
+  const accepted = new Map<string, RawDocument[]>();
+  const incomplete = new Set<string>();
 
   for (const source of documents) {
     const checked = checkDocument(source, runs);
     for (const issue of checked.issues) errors.push(toConfigIssue(source, issue));
+    if (checked.kind !== undefined) {
+      if (checked.accepted) getOrAdd(accepted, checked.kind).push(source);
+      else incomplete.add(checked.kind);
+    }
     if (checked.kind === undefined || checked.metadata === undefined) continue;
     const id = `${checked.kind} ${checked.metadata.namespace}/${checked.metadata.name}`;
     const first = firstDefinition.get(id);
@@ -140,15 +160,51 @@ export function validateDocuments(documents: readonly RawDocument[], readIssues:
     }
   }
 
-  // Models go into the config only when there is going to be one.
+  // The models are collected even when there are errors already: the
+  // references between the valid documents are checked either way, so that
+  // every problem is reported at once.
   const crossIssues: PlacedIssue[] = [];
-  const config: MeshConfig | undefined = errors.length === 0 ? emptyMeshConfig() : undefined;
+  const config = emptyMeshConfig();
   for (const registered of KINDS.values()) {
     const run = runs.get(registered.kind);
     if (run !== undefined) crossIssues.push(...run.finish(config));
   }
+  crossIssues.push(...checkReferences(placeModels(config, accepted, incomplete)));
   for (const issue of crossIssues) errors.push(toConfigIssue(issue.source, issue));
 
-  if (errors.length > 0 || config === undefined) return { ok: false, errors: errors.sort(byPlace) };
+  if (errors.length > 0) return { ok: false, errors: errors.sort(byPlace) };
   return { ok: true, config };
+}
+
+function getOrAdd<Key, Value>(map: Map<Key, Value[]>, key: Key): Value[] {
+  let list = map.get(key);
+  if (list === undefined) {
+    list = [];
+    map.set(key, list);
+  }
+  return list;
+}
+
+/**
+ * Each model with its document. A kind's collect() puts one model per
+ * accepted document into the config, in document order, so the two lists
+ * pair up; a mismatch is a bug in a kind, not bad input.
+ */
+function placeModels(config: MeshConfig, accepted: ReadonlyMap<string, RawDocument[]>, incomplete: ReadonlySet<string>): PlacedSet {
+  function place<Model>(kind: string, models: readonly Model[] | undefined): Placed<Model>[] {
+    const sources = accepted.get(kind) ?? [];
+    const list = models ?? [];
+    if (sources.length !== list.length) throw new Error(`internal error: ${sources.length} valid ${kind} documents gave ${list.length} models`);
+    return list.map((model, index) => ({ source: sources[index] as RawDocument, model }));
+  }
+  return {
+    services: place('Service', config.services),
+    routes: place('Route', config.routes),
+    destinationPolicies: place('DestinationPolicy', config.destinationPolicies),
+    rateLimits: place('RateLimit', config.rateLimits),
+    authorizationPolicies: place('AuthorizationPolicy', config.authorizationPolicies),
+    peerAuthentications: place('PeerAuthentication', config.peerAuthentications),
+    circuitPolicies: place('CircuitPolicy', config.circuitPolicies),
+    incomplete,
+  };
 }
