@@ -26,6 +26,23 @@ export type ErrorCode =
   | 'TM_ERR_CP_REGISTRY_FULL'
   | 'TM_ERR_CP_PROTOCOL'
   | 'TM_ERR_CP_UNREACHABLE'
+  /** The control plane cannot listen on its port (in use, not permitted). */
+  | 'TM_ERR_CP_LISTEN'
+  /** The control plane refused a change: the set it would make is invalid (every problem is listed). */
+  | 'TM_ERR_CP_REJECTED'
+  /** The control plane holds no such document. */
+  | 'TM_ERR_CP_NOT_FOUND'
+  /** The control plane answered something that is not its API (wrong URL, a proxy in between). */
+  | 'TM_ERR_CP_BAD_ANSWER'
+  // The config store's codes (src/control-plane/store/store-errors.ts says what each means).
+  | 'TM_ERR_CP_STORE_CONFLICT'
+  | 'TM_ERR_CP_STORE_TOO_LARGE'
+  | 'TM_ERR_CP_STORE_BAD_DOCUMENT'
+  | 'TM_ERR_CP_STORE_CORRUPT'
+  | 'TM_ERR_CP_STORE_UNAVAILABLE'
+  | 'TM_ERR_CP_STORE_BAD_ARGUMENT'
+  | 'TM_ERR_CP_STORE_LISTENER_FAILED'
+  | 'TM_ERR_CP_STORE_CLOSED'
   | 'TM_ERR_CAPTURE_SOCKOPT'
   | 'TM_ERR_CAPTURE_TOOL_MISSING'
   | 'TM_ERR_CAPTURE_RULE_FAILED'
