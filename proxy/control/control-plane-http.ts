@@ -1,12 +1,15 @@
 /**
  * The few HTTP calls a proxy makes to the control plane, on node:http with
- * one keep-alive agent (no fetch: undici would stay resident in every
- * sidecar for three small requests a minute). Every call has a deadline.
+ * a keep-alive agent (no fetch: undici would stay resident in every sidecar
+ * for three small requests a minute). Every call has a deadline.
  */
 import http from 'node:http';
 import { TracemeshError } from '../../src/lib/errors.js';
 
-export const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+/** One per discovery client: stopping one proxy must not cut the requests of another in the same process. */
+export function createAgent(): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets: 4 });
+}
 
 export interface SmallResponse {
   readonly status: number;
@@ -15,7 +18,7 @@ export interface SmallResponse {
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
-export function send(base: URL, method: string, path: string, body: unknown, timeoutMs: number): Promise<SmallResponse> {
+export function send(agent: http.Agent, base: URL, method: string, path: string, body: unknown, timeoutMs: number): Promise<SmallResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(

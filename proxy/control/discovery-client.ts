@@ -19,10 +19,10 @@ import {
   type ConfigMessage,
 } from '../../src/control-plane/protocol.js';
 import type { MeshConfig } from '../../src/config/types.js';
-import { backoffMs, sleep } from '../../src/lib/backoff.js';
+import { backoffMs } from '../../src/lib/backoff.js';
 import { errorMessage } from '../../src/lib/errors.js';
 import { readConfigCache, writeConfigCache } from './config-cache.js';
-import { agent, send } from './control-plane-http.js';
+import { createAgent, send } from './control-plane-http.js';
 
 export interface DiscoveryClientOptions {
   /** http://host:15010 */
@@ -44,9 +44,15 @@ export const DEFAULT_DISCOVERY_TIMING = { heartbeatIntervalMs: 10_000, silenceTi
 
 export type ConfigSource = 'none' | 'cache' | 'control-plane';
 
+/** An ACK that could not be delivered is tried again this often (the stream may still be fine). */
+const ACK_ATTEMPTS = 3;
+
 export class DiscoveryClient {
   private readonly base: URL;
+  private readonly agent = createAgent();
   private stopped = false;
+  /** End the current waits early (stop() must not wait out a reconnect delay). */
+  private readonly wakers = new Set<() => void>();
   private stream: http.ClientRequest | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
@@ -66,7 +72,7 @@ export class DiscoveryClient {
     const cached = await readConfigCache(this.options.stateDir, this.options.log);
     if (cached !== undefined) {
       try {
-        this.options.apply(await this.options.validate(cached.documents, cached.version), cached.version);
+        this.options.apply(await this.validated(cached.documents, cached.version), cached.version);
         this.appliedVersion = cached.version;
         this.source = 'cache';
       } catch (err) {
@@ -82,11 +88,27 @@ export class DiscoveryClient {
     this.stopped = true;
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
     this.stream?.destroy();
+    for (const wake of [...this.wakers]) wake();
     await this.loop;
     if (this.registered) {
-      await send(this.base, 'DELETE', `${REGISTRY_PATH}/${encodeURIComponent(this.options.registration.id)}`, undefined, 1_000).catch(() => undefined);
+      await send(this.agent, this.base, 'DELETE', `${REGISTRY_PATH}/${encodeURIComponent(this.options.registration.id)}`, undefined, 1_000).catch(() => undefined);
     }
-    agent.destroy();
+    this.agent.destroy();
+  }
+
+  /** A backoff wait that stop() cuts short; the timer never holds the process open. */
+  private pause(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      this.wakers.add(done);
+    });
   }
 
   private async run(): Promise<void> {
@@ -105,12 +127,12 @@ export class DiscoveryClient {
       }
       if (this.stopped) break;
       // Full jitter on the shared backoff: a thousand proxies losing the control plane at once do not return at once.
-      await sleep(backoffMs(attempt++) * (0.5 + Math.random() / 2));
+      await this.pause(backoffMs(attempt++) * (0.5 + Math.random() / 2));
     }
   }
 
   private async register(): Promise<void> {
-    const res = await send(this.base, 'POST', REGISTRY_PATH, this.options.registration, this.options.requestTimeoutMs);
+    const res = await send(this.agent, this.base, 'POST', REGISTRY_PATH, this.options.registration, this.options.requestTimeoutMs);
     if (res.status !== 200 && res.status !== 201) throw new Error(`registering was answered ${res.status}: ${res.body.slice(0, 300)}`);
     this.registered = true;
   }
@@ -118,7 +140,7 @@ export class DiscoveryClient {
   private async heartbeat(): Promise<void> {
     if (!this.registered || this.stopped) return;
     try {
-      const res = await send(this.base, 'PUT', `${REGISTRY_PATH}/${encodeURIComponent(this.options.registration.id)}/heartbeat`, undefined, this.options.requestTimeoutMs);
+      const res = await send(this.agent, this.base, 'PUT', `${REGISTRY_PATH}/${encodeURIComponent(this.options.registration.id)}/heartbeat`, undefined, this.options.requestTimeoutMs);
       // Expired (the control plane restarted, or we were away past the TTL): register again.
       if (res.status === 404) await this.register();
     } catch {
@@ -129,7 +151,9 @@ export class DiscoveryClient {
   /** Reads the stream until it ends; resolves or rejects when it does. */
   private follow(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const path = `${DISCOVERY_STREAM_PATH}?proxy=${encodeURIComponent(this.options.registration.id)}`;
+      // What this proxy serves: a restarted control plane holds snapshots back from proxies that have something to lose.
+      const serving = this.source === 'none' ? '' : this.appliedVersion;
+      const path = `${DISCOVERY_STREAM_PATH}?proxy=${encodeURIComponent(this.options.registration.id)}&serving=${encodeURIComponent(serving)}`;
       // Not the keep-alive agent: the stream holds its connection for as long as it lives.
       const req = http.request({ host: this.base.hostname, port: this.base.port, path, method: 'GET', agent: false }, (res) => {
         if (res.statusCode !== 200) {
@@ -173,11 +197,13 @@ export class DiscoveryClient {
         });
         res.on('error', (err) => {
           clearTimeout(silence);
-          reject(err);
+          reject(new Error(`the discovery stream broke (${err.message})`));
         });
         res.on('close', () => {
           clearTimeout(silence);
+          // Closed without 'end' or 'error' (a socket cut mid-stream): the stream is gone either way.
           if (this.stopped) resolve();
+          else reject(new Error('the discovery stream was cut'));
         });
       });
       req.on('error', (err) => reject(this.stopped ? new Error('stopped') : err));
@@ -189,6 +215,19 @@ export class DiscoveryClient {
     });
   }
 
+  /**
+   * An empty snapshot is a valid configuration (every document was deleted,
+   * or none was applied yet): the validator reads documents as a file, and a
+   * file without documents is an error, so it is not asked. Inline rather
+   * than emptyMeshConfig(): that module loads every schema, which the
+   * sidecar keeps out of its main thread.
+   */
+  private validated(documents: readonly unknown[], version: string): Promise<MeshConfig> {
+    if (documents.length > 0) return this.options.validate(documents, version);
+    const empty: Required<MeshConfig> = { services: [], routes: [], destinationPolicies: [], rateLimits: [], authorizationPolicies: [], peerAuthentications: [], circuitPolicies: [] };
+    return Promise.resolve(empty);
+  }
+
   private async receive(message: ConfigMessage): Promise<void> {
     let ack: AckRequest;
     const base = { proxy: this.options.registration.id, version: message.version, nonce: message.nonce };
@@ -197,7 +236,7 @@ export class DiscoveryClient {
       this.source = 'control-plane';
     } else {
       try {
-        const config = await this.options.validate(message.documents, message.version);
+        const config = await this.validated(message.documents, message.version);
         this.options.apply(config, message.version);
         this.appliedVersion = message.version;
         this.source = 'control-plane';
@@ -210,6 +249,23 @@ export class DiscoveryClient {
         this.options.log(`config version ${message.version} refused, still serving ${this.appliedVersion || '(none)'}: ${ack.error ?? ''}`);
       }
     }
-    await send(this.base, 'POST', DISCOVERY_ACK_PATH, ack, this.options.requestTimeoutMs).catch(() => undefined);
+    await this.sendAck(ack);
+  }
+
+  /**
+   * Delivers an ACK or NACK, trying again briefly when it cannot be sent: a
+   * lost ACK leaves the proxy "pending" at the control plane until the next
+   * snapshot. A 409 (stale: a newer snapshot went out meanwhile) is final.
+   */
+  private async sendAck(ack: AckRequest): Promise<void> {
+    for (let attempt = 0; attempt < ACK_ATTEMPTS && !this.stopped; attempt++) {
+      try {
+        await send(this.agent, this.base, 'POST', DISCOVERY_ACK_PATH, ack, this.options.requestTimeoutMs);
+        return;
+      } catch (err) {
+        if (attempt === ACK_ATTEMPTS - 1) this.options.log(`${ack.status} of version ${ack.version} could not be delivered: ${errorMessage(err)}`);
+        else await this.pause(backoffMs(attempt));
+      }
+    }
   }
 }

@@ -30,6 +30,18 @@ export function keyText(key: DocumentKey): string {
   return `${key.kind} ${key.namespace}/${key.name}`;
 }
 
+/**
+ * Issues about stored documents without line and column: those point into
+ * the JSON text made for validation here, which no one can open.
+ */
+function withoutStoredPositions(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return issues.map((issue) => {
+    if (issue.file !== STORED_FILE) return issue;
+    const { line: _line, column: _column, ...rest } = issue;
+    return rest;
+  });
+}
+
 /** The stored documents as raw documents of one pseudo-file (JSON is YAML). */
 function storedRaw(stored: StoreSnapshot, leaveOut: ReadonlySet<string>): { documents: RawDocument[]; issues: ConfigIssue[] } {
   const kept = stored.documents.map((d) => d.document).filter((d) => !leaveOut.has(keyText(documentKey(d))));
@@ -59,11 +71,11 @@ export function checkApply(stored: StoreSnapshot, sources: readonly SourceText[]
   const replaced = new Set(put.map((d) => keyText(documentKey(d))));
   const rest = storedRaw(stored, replaced);
   const whole = validateDocuments([...rest.documents, ...fresh], rest.issues);
-  return whole.ok ? { ok: true, put } : { ok: false, issues: whole.errors };
+  return whole.ok ? { ok: true, put } : { ok: false, issues: withoutStoredPositions(whole.errors) };
 }
 
 export function checkDelete(stored: StoreSnapshot, key: DocumentKey): { ok: true } | { ok: false; issues: ConfigIssue[] } {
   const rest = storedRaw(stored, new Set([keyText(key)]));
   const whole = validateDocuments(rest.documents, rest.issues);
-  return whole.ok ? { ok: true } : { ok: false, issues: whole.errors };
+  return whole.ok ? { ok: true } : { ok: false, issues: withoutStoredPositions(whole.errors) };
 }

@@ -30,8 +30,13 @@ class RecordingSink implements StreamSink {
 const distributors: Distributor[] = [];
 afterEach(() => distributors.splice(0).forEach((d) => d.close()));
 
+let clock = 42;
+afterEach(() => {
+  clock = 42;
+});
+
 function distributor(): Distributor {
-  const d = new Distributor({ pingIntervalMs: 60_000, maxProxies: 100, now: () => 42 });
+  const d = new Distributor({ pingIntervalMs: 60_000, maxProxies: 100, forgetDisconnectedMs: 60_000, now: () => clock });
   distributors.push(d);
   return d;
 }
@@ -98,5 +103,43 @@ describe('distributor', () => {
     expect(d.status()[0]?.connected).toBe(true);
     detach();
     expect(d.status()[0]).toMatchObject({ connected: false, state: 'disconnected' });
+  });
+
+  it('while held, sends only to proxies that serve nothing; release sends the latest to every one', () => {
+    const d = distributor();
+    d.hold();
+    d.publish(docsA);
+    const serving = new RecordingSink();
+    const empty = new RecordingSink();
+    d.attach('serving', serving, 'abc123');
+    d.attach('empty', empty, '');
+    const v2 = d.publish(docsB);
+    expect(serving.configs()).toEqual([]);
+    expect(empty.configs().map((m) => m.documents)).toEqual([docsA, docsB]);
+    expect(d.status().find((s) => s.proxy === 'serving')).toMatchObject({ state: 'connected', sentVersion: '' });
+    expect(d.held).toBe(true);
+    d.release();
+    expect(d.held).toBe(false);
+    expect(serving.configs().map((m) => m.version)).toEqual([v2]);
+    expect(empty.configs()).toHaveLength(3);
+    d.release(); // a second release sends nothing more
+    expect(serving.configs()).toHaveLength(1);
+  });
+
+  it('forgets a proxy disconnected for longer than forgetDisconnectedMs, not one that came back', () => {
+    const d = distributor();
+    d.publish(docsA);
+    const detachGone = d.attach('gone', new RecordingSink());
+    const detachBack = d.attach('back', new RecordingSink());
+    detachGone();
+    detachBack();
+    clock += 30_000;
+    d.attach('back', new RecordingSink());
+    expect(d.status().map((s) => [s.proxy, s.state])).toEqual([
+      ['gone', 'disconnected'],
+      ['back', 'connected'],
+    ]);
+    clock += 30_001;
+    expect(d.status().map((s) => s.proxy)).toEqual(['back']);
   });
 });

@@ -36,6 +36,8 @@ export interface ProxySyncStatus {
 interface ProxyEntry {
   proxy: string;
   sink: StreamSink | undefined;
+  /** It attached serving no configuration at all: nothing it has can be lost, so it is not held back. */
+  servesNothing: boolean;
   blocked: boolean;
   owesLatest: boolean;
   sentVersion: string;
@@ -43,12 +45,20 @@ interface ProxyEntry {
   nackedVersion: string;
   nackError: string;
   lastAckMs: number;
+  /** When its stream closed; 0 while connected. */
+  disconnectedAtMs: number;
 }
 
 export interface DistributorOptions {
   readonly pingIntervalMs: number;
   /** Proxies remembered after they disconnect (for `tracemesh proxies`), oldest forgotten first. */
   readonly maxProxies: number;
+  /**
+   * A proxy disconnected for longer than this is forgotten: a restarted
+   * sidecar comes back under a new id, and `tracemesh proxies` should show
+   * recent departures, not every pod that ever ran.
+   */
+  readonly forgetDisconnectedMs: number;
   readonly now: () => number;
 }
 
@@ -65,6 +75,7 @@ export class Distributor {
   private nonce = '';
   private line = '';
   private publishes = 0;
+  private holding = false;
   private readonly ackListeners = new Set<(proxy: string) => void>();
   private readonly pingTimer: NodeJS.Timeout;
 
@@ -89,16 +100,43 @@ export class Distributor {
     return version;
   }
 
-  /** A proxy opened its stream; an older stream of the same proxy is closed. Returns the detach function. */
-  attach(proxy: string, sink: StreamSink): () => void {
+  /**
+   * Until release(), snapshots go only to proxies that serve nothing yet.
+   * A control plane that has just started knows no registrations: its first
+   * snapshots lack the endpoints of every workload that has not registered
+   * again yet, and pushing them would take working endpoints away from
+   * proxies that still have them. Held proxies keep serving what they have.
+   */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Ends hold(): every connected proxy gets the current snapshot. */
+  release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    for (const entry of this.proxies.values()) this.send(entry);
+  }
+
+  get held(): boolean {
+    return this.holding;
+  }
+
+  /**
+   * A proxy opened its stream; an older stream of the same proxy is closed.
+   * `servingVersion` is the version it serves now ('' for none). Returns the detach function.
+   */
+  attach(proxy: string, sink: StreamSink, servingVersion = ''): () => void {
     let entry = this.proxies.get(proxy);
     if (entry === undefined) {
-      entry = { proxy, sink: undefined, blocked: false, owesLatest: false, sentVersion: '', ackedVersion: '', nackedVersion: '', nackError: '', lastAckMs: 0 };
+      entry = { proxy, sink: undefined, servesNothing: true, blocked: false, owesLatest: false, sentVersion: '', ackedVersion: '', nackedVersion: '', nackError: '', lastAckMs: 0, disconnectedAtMs: 0 };
       this.remember(entry);
     } else if (entry.sink !== undefined && entry.sink !== sink) {
       entry.sink.close();
     }
     entry.sink = sink;
+    entry.disconnectedAtMs = 0;
+    entry.servesNothing = servingVersion === '';
     entry.blocked = false;
     const current = entry;
     sink.onDrain(() => {
@@ -108,7 +146,9 @@ export class Distributor {
     });
     if (this.version !== '') this.send(entry);
     return () => {
-      if (current.sink === sink) current.sink = undefined;
+      if (current.sink !== sink) return;
+      current.sink = undefined;
+      current.disconnectedAtMs = this.options.now();
     };
   }
 
@@ -136,6 +176,7 @@ export class Distributor {
   }
 
   status(): ProxySyncStatus[] {
+    this.forgetLongGone();
     return [...this.proxies.values()].map((e) => ({
       proxy: e.proxy,
       connected: e.sink !== undefined,
@@ -158,7 +199,7 @@ export class Distributor {
 
   private send(entry: ProxyEntry): void {
     const sink = entry.sink;
-    if (sink === undefined) return;
+    if (sink === undefined || this.version === '' || (this.holding && !entry.servesNothing)) return;
     if (entry.blocked) {
       entry.owesLatest = true;
       return;
@@ -168,7 +209,15 @@ export class Distributor {
     if (!sink.write(this.line)) entry.blocked = true;
   }
 
+  private forgetLongGone(): void {
+    const cutoff = this.options.now() - this.options.forgetDisconnectedMs;
+    for (const [id, entry] of this.proxies) {
+      if (entry.sink === undefined && entry.disconnectedAtMs > 0 && entry.disconnectedAtMs < cutoff) this.proxies.delete(id);
+    }
+  }
+
   private ping(): void {
+    this.forgetLongGone();
     for (const entry of this.proxies.values()) {
       if (entry.sink !== undefined && !entry.blocked && !entry.sink.write(PING_LINE)) entry.blocked = true;
     }

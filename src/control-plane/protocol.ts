@@ -2,7 +2,9 @@
  * The distribution protocol between the control plane (:15010) and proxies,
  * plain HTTP/1.1 so any client can speak it:
  *
- *   GET  /api/v1/discovery/stream?proxy=ID   newline-delimited JSON, control plane → proxy:
+ *   GET  /api/v1/discovery/stream?proxy=ID&serving=VERSION   newline-delimited JSON, control plane → proxy
+ *        (serving: the version the proxy serves now, empty for none; a control plane that has just
+ *        started holds snapshots back from proxies that serve one, see Distributor.hold):
  *        {"type":"config","version":V,"nonce":N,"documents":[…]}   a whole snapshot, every time it changes
  *        {"type":"ping"}                                             keep-alive, so a dead peer is noticed
  *   POST /api/v1/discovery/ack                {"proxy":ID,"version":V,"nonce":N,"status":"ACK"|"NACK","error":…}

@@ -1,4 +1,6 @@
 /** Request bodies of the control plane's API, checked field by field (400 naming the field). */
+import type * as z from 'zod';
+import { hostOrIp, labelMap } from '../config/schema-parts.js';
 import { TracemeshError } from '../lib/errors.js';
 import type { SourceText } from './config-set.js';
 import type { ProxyRegistration } from './endpoint-registry.js';
@@ -39,23 +41,32 @@ function name(r: Record<string, unknown>, field: string): string {
   return value;
 }
 
+/**
+ * A registration becomes an endpoint in a Service document of every proxy's
+ * snapshot, so its address and labels are checked by the same rules as an
+ * endpoint in a config file: one that passed here but not there would make
+ * every proxy refuse every snapshot (NACK) until it expired.
+ */
+function endpointPart<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue === undefined || issue.path.length === 0 ? field : `${field}.${issue.path.map(String).join('.')}`;
+  return bad(`registration: "${where}": ${issue?.message ?? 'invalid'}`);
+}
+
 export function parseRegistration(body: unknown): ProxyRegistration {
   const r = record(body, 'the registration');
   const port = r['port'];
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) bad('registration: "port" must be a port number (1-65535)');
-  const labels = r['labels'] === undefined ? {} : record(r['labels'], 'registration: "labels"');
-  const cleanLabels: Record<string, string> = {};
-  for (const [key, value] of Object.entries(labels)) {
-    if (typeof value !== 'string' || key.length > 63 || value.length > 256) bad(`registration: label "${key.slice(0, 63)}" must be a string of at most 256 characters`);
-    cleanLabels[key] = value;
-  }
+  const labels = endpointPart<Record<string, string>>(labelMap(), r['labels'] ?? {}, 'labels');
   return {
     id: text(r, 'id', 'registration', 256),
     service: name(r, 'service'),
     namespace: name(r, 'namespace'),
     version: name(r, 'version'),
-    labels: cleanLabels,
-    address: text(r, 'address', 'registration', 64),
+    labels,
+    address: endpointPart<string>(hostOrIp(), text(r, 'address', 'registration', 253), 'address'),
     port,
   };
 }

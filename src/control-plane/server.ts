@@ -8,7 +8,9 @@
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { formatConfigIssues } from '../config/issues.js';
-import { errorMessage, isTracemeshError } from '../lib/errors.js';
+import { SUPPORTED_KINDS } from '../config/kinds.js';
+import { BACKOFF_MAX_MS } from '../lib/backoff.js';
+import { TracemeshError, errorMessage, isTracemeshError, type ErrorCode } from '../lib/errors.js';
 import { checkApply, checkDelete, type SourceText } from './config-set.js';
 import { Distributor, type StreamSink } from './distributor.js';
 import { EndpointRegistry, type ProxyRegistration } from './endpoint-registry.js';
@@ -25,13 +27,48 @@ export interface ControlPlaneOptions {
   readonly pingIntervalMs: number;
   /** Registrations arriving together become one snapshot after this quiet time. */
   readonly coalesceMs: number;
+  /**
+   * After start, snapshots go only to proxies that serve nothing for this
+   * long (Distributor.hold): long enough for every running proxy to find the
+   * control plane again and register its workload, so a restart never pushes
+   * a snapshot that lacks their endpoints. 0: no wait (a first start in tests).
+   */
+  readonly startupGraceMs: number;
   readonly maxProxies: number;
   readonly log: (message: string) => void;
 }
 
-export const DEFAULT_CONTROL_PLANE_TIMING = { registryTtlMs: 30_000, pingIntervalMs: 15_000, coalesceMs: 50 } as const;
+/**
+ * The grace: a proxy that lost the control plane retries at most every
+ * BACKOFF_MAX_MS (5 s) and registers before it opens its stream; the rest
+ * covers one slow registration.
+ */
+export const DEFAULT_CONTROL_PLANE_TIMING = { registryTtlMs: 30_000, pingIntervalMs: 15_000, coalesceMs: 50, startupGraceMs: BACKOFF_MAX_MS + 3_000 } as const;
 
 const BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+/** `tracemesh proxies` shows a proxy this long after its stream closed. */
+const FORGET_DISCONNECTED_MS = 15 * 60_000;
+
+/** Errors of the API and the store as HTTP statuses; anything else is a 500 (and logged). */
+const STATUS_OF_CODE: ReadonlyMap<ErrorCode, number> = new Map<ErrorCode, number>([
+  ['TM_ERR_CP_PROTOCOL', 400],
+  ['TM_ERR_CP_STORE_BAD_DOCUMENT', 400],
+  ['TM_ERR_CP_STORE_BAD_ARGUMENT', 400],
+  ['TM_ERR_CP_STORE_CONFLICT', 409],
+  ['TM_ERR_CP_STORE_TOO_LARGE', 413],
+  ['TM_ERR_CP_REGISTRY_FULL', 503],
+  ['TM_ERR_CP_STORE_UNAVAILABLE', 503],
+  ['TM_ERR_CP_STORE_CORRUPT', 503],
+  ['TM_ERR_CP_STORE_CLOSED', 503],
+]);
+
+const KIND_BY_LOWER: ReadonlyMap<string, string> = new Map(SUPPORTED_KINDS.map((k) => [k.toLowerCase(), k]));
+
+/** `:kind/:namespace/:name`, the kind in any case (`route` is Route). */
+function documentParams(params: unknown): { kind: string; namespace: string; name: string } {
+  const { kind, namespace, name } = params as { kind: string; namespace: string; name: string };
+  return { kind: KIND_BY_LOWER.get(kind.toLowerCase()) ?? kind, namespace, name };
+}
 /** Conflicting writes from other replicas are retried this often before the client is told. */
 const APPLY_ATTEMPTS = 5;
 
@@ -42,12 +79,13 @@ export class ControlPlane {
   private watch: StoreWatch | undefined;
   private expiry: NodeJS.Timeout | undefined;
   private coalesce: NodeJS.Timeout | undefined;
+  private grace: NodeJS.Timeout | undefined;
   private republishing: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: ControlPlaneOptions) {
     this.registry = new EndpointRegistry({ ttlMs: options.registryTtlMs, maxProxies: options.maxProxies, now: Date.now });
-    this.distributor = new Distributor({ pingIntervalMs: options.pingIntervalMs, maxProxies: options.maxProxies, now: Date.now });
+    this.distributor = new Distributor({ pingIntervalMs: options.pingIntervalMs, maxProxies: options.maxProxies, forgetDisconnectedMs: FORGET_DISCONNECTED_MS, now: Date.now });
     this.app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, requestTimeout: 30_000, keepAliveTimeout: 5_000, logger: false, forceCloseConnections: true });
     this.routes();
   }
@@ -60,6 +98,11 @@ export class ControlPlane {
   async start(): Promise<void> {
     await this.options.store.start();
     const snapshot = await this.options.store.list();
+    if (this.options.startupGraceMs > 0) {
+      this.distributor.hold();
+      this.grace = setTimeout(() => this.distributor.release(), this.options.startupGraceMs);
+      this.grace.unref();
+    }
     this.distributor.publish(buildSnapshot(snapshot, this.registry));
     this.watch = await this.options.store.watch(() => this.republish(), {
       fromRevision: snapshot.revision,
@@ -68,7 +111,13 @@ export class ControlPlane {
     this.registry.onChange(() => this.republishSoon());
     this.expiry = setInterval(() => this.registry.expire(), Math.max(100, Math.floor(this.options.registryTtlMs / 3)));
     this.expiry.unref();
-    await this.app.listen({ host: this.options.host, port: this.options.port });
+    try {
+      await this.app.listen({ host: this.options.host, port: this.options.port });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'EADDRINUSE' ? 'the address is in use (another control plane?)' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no interface has that address' : errorMessage(err);
+      throw new TracemeshError('TM_ERR_CP_LISTEN', `cannot listen on ${this.options.host}:${this.options.port}: ${why}`, { cause: err });
+    }
   }
 
   /** Stops accepting, closes every stream and the store. Safe twice and before start. */
@@ -76,6 +125,7 @@ export class ControlPlane {
     this.stopping ??= (async () => {
       if (this.expiry !== undefined) clearInterval(this.expiry);
       if (this.coalesce !== undefined) clearTimeout(this.coalesce);
+      if (this.grace !== undefined) clearTimeout(this.grace);
       this.watch?.stop();
       this.distributor.close();
       await this.app.close();
@@ -120,7 +170,7 @@ export class ControlPlane {
           const result = await store.applySet({ put: check.put }, stored.revision);
           return { ...result, message: `${check.put.length} document(s) applied` };
         } catch (err) {
-          if (!isTracemeshError(err) || (err.code as string) !== 'TM_ERR_CP_STORE_CONFLICT' || attempt >= APPLY_ATTEMPTS) throw err;
+          if (!isTracemeshError(err, 'TM_ERR_CP_STORE_CONFLICT') || attempt >= APPLY_ATTEMPTS) throw err;
         }
       }
     });
@@ -134,14 +184,14 @@ export class ControlPlane {
     });
 
     app.get('/api/v1/config/:kind/:namespace/:name', async (request, reply) => {
-      const { kind, namespace, name } = request.params as { kind: string; namespace: string; name: string };
+      const { kind, namespace, name } = documentParams(request.params);
       const found = await store.get(kind, namespace, name);
       if (found === undefined) return reply.code(404).send({ message: `no ${kind} ${namespace}/${name}` });
       return { revision: found.revision, document: found.document };
     });
 
     app.delete('/api/v1/config/:kind/:namespace/:name', async (request, reply) => {
-      const { kind, namespace, name } = request.params as { kind: string; namespace: string; name: string };
+      const { kind, namespace, name } = documentParams(request.params);
       for (let attempt = 1; ; attempt++) {
         const stored = await store.list();
         if (!stored.documents.some((d) => d.document.kind === kind && d.document.metadata.namespace === namespace && d.document.metadata.name === name)) {
@@ -152,7 +202,7 @@ export class ControlPlane {
         try {
           return await store.delete(kind, namespace, name, stored.revision);
         } catch (err) {
-          if (!isTracemeshError(err) || (err.code as string) !== 'TM_ERR_CP_STORE_CONFLICT' || attempt >= APPLY_ATTEMPTS) throw err;
+          if (!isTracemeshError(err, 'TM_ERR_CP_STORE_CONFLICT') || attempt >= APPLY_ATTEMPTS) throw err;
         }
       }
     });
@@ -160,7 +210,7 @@ export class ControlPlane {
     app.get('/api/v1/proxies', async () => {
       const registered = new Map(this.registry.list().map((p) => [p.id, p]));
       const proxies = this.distributor.status().map((s) => ({ ...s, registration: registered.get(s.proxy) ?? null }));
-      return { version: this.distributor.currentVersion, proxies };
+      return { version: this.distributor.currentVersion, held: this.distributor.held, proxies };
     });
 
     app.post(REGISTRY_PATH, async (request, reply) => {
@@ -186,26 +236,32 @@ export class ControlPlane {
     });
 
     app.get(DISCOVERY_STREAM_PATH, (request, reply) => {
-      const proxy = (request.query as Record<string, string | undefined>)['proxy'];
-      if (proxy === undefined || proxy.length === 0 || proxy.length > 256) {
-        void reply.code(400).send({ message: 'the stream needs ?proxy=ID (1 to 256 characters)' });
+      const query = request.query as Record<string, string | undefined>;
+      const proxy = query['proxy'];
+      const serving = query['serving'] ?? '';
+      if (proxy === undefined || proxy.length === 0 || proxy.length > 256 || serving.length > 256) {
+        void reply.code(400).send({ message: 'the stream needs ?proxy=ID (1 to 256 characters) and optionally &serving=VERSION (at most 256)' });
         return;
       }
-      this.openStream(proxy, reply);
+      this.openStream(proxy, serving, reply);
     });
 
     app.setErrorHandler((err: unknown, _request, reply) => {
       const statusCode = (err as { statusCode?: unknown }).statusCode;
-      const status = isTracemeshError(err, 'TM_ERR_CP_PROTOCOL') ? 400 : isTracemeshError(err, 'TM_ERR_CP_REGISTRY_FULL') ? 503 : typeof statusCode === 'number' ? statusCode : 500;
+      const mapped = isTracemeshError(err) ? STATUS_OF_CODE.get(err.code) : undefined;
+      const status = mapped ?? (typeof statusCode === 'number' ? statusCode : 500);
       if (status >= 500 && status !== 503) this.options.log(`control plane API: ${errorMessage(err)}`);
       void reply.code(status).send({ message: errorMessage(err) });
     });
   }
 
-  private openStream(proxy: string, reply: FastifyReply): void {
+  private openStream(proxy: string, serving: string, reply: FastifyReply): void {
     reply.hijack();
     const res: ServerResponse = reply.raw;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    // Now, not with the first line: a proxy held back after a restart (Distributor.hold) gets no line
+    // for a while, and must still see its stream answered rather than time out and reconnect.
+    res.flushHeaders();
     res.socket?.setNoDelay(true);
     // The stream lives as long as the proxy does: no request timeout applies to it.
     res.socket?.setTimeout(0);
@@ -214,7 +270,7 @@ export class ControlPlane {
       onDrain: (callback) => res.on('drain', callback),
       close: () => res.end(),
     };
-    const detach = this.distributor.attach(proxy, sink);
+    const detach = this.distributor.attach(proxy, sink, serving);
     res.on('close', detach);
   }
 }

@@ -3,6 +3,7 @@
  * static endpoints followed by the workloads registered for it. Proxies
  * validate and use it exactly like a `--config` file.
  */
+import { canonicalIp } from '../config/service-schema.js';
 import type { EndpointSpec } from '../config/types.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import type { ConfigDocument, JsonValue, StoreSnapshot } from './store/types.js';
@@ -23,6 +24,7 @@ export function buildSnapshot(stored: StoreSnapshot, registry: EndpointRegistry)
   });
 }
 
+/** The same key the Service schema uses for duplicates (`::1` and `0:0:0:0:0:0:0:1` are one address), so a merge never makes a snapshot proxies refuse. */
 function endpointKey(endpoint: EndpointSpec): string {
-  return `${endpoint.address}:${endpoint.port}`;
+  return `${canonicalIp(endpoint.address)} port ${endpoint.port}`;
 }
