@@ -7,7 +7,9 @@ export function commandHelp(command: Command): string {
     lines.push('', 'Flags:');
     const rows = flagNames.map((name) => {
       const spec = command.flags[name]!;
-      const left = spec.type === 'string' ? `--${name} ${spec.valueName ?? 'VALUE'}` : `--${name}`;
+      // One-letter flags (`-f`, `-o`) are written with one dash, as people type them.
+      const dashes = name.length === 1 ? '-' : '--';
+      const left = spec.type === 'string' ? `${dashes}${name} ${spec.valueName ?? 'VALUE'}` : `${dashes}${name}`;
       const dflt = spec.default !== undefined && spec.default !== false ? ` (default ${String(spec.default)})` : '';
       return [left, `${spec.description}${dflt}`] as const;
     });

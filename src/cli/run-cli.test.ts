@@ -25,6 +25,12 @@ describe('tracemesh CLI', () => {
     }
   });
 
+  it('writes one-letter flags with one dash in help, as they are typed', async () => {
+    const res = await cli('apply', '--help');
+    expect(res.stdout).toMatch(/^  -f FILE/m);
+    expect(res.stdout).not.toContain('--f ');
+  });
+
   it('an unknown command: one line, exit 2', async () => {
     const res = await cli('frobnicate');
     expect(res.code).toBe(2);
