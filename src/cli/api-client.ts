@@ -31,7 +31,7 @@ export function apiClientFromArgs(args: ParsedArgs, timeoutMs: number = DEFAULT_
 }
 
 /** Why a connection failed, in words, from the error codes Node puts on fetch failures. */
-function connectionProblem(err: unknown, timeoutMs: number): string {
+export function connectionProblem(err: unknown, timeoutMs: number): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
     return `no answer within ${timeoutMs / 1000}s`;
   }

@@ -6,9 +6,10 @@
  * mean different things to each command.
  */
 import type { ConfigIssue } from '../config/issues.js';
-import { TracemeshError, errorMessage } from '../lib/errors.js';
+import { TracemeshError } from '../lib/errors.js';
 import type { FlagSpec, ParsedArgs } from './command.js';
 import { urlFlag } from './flag-values.js';
+import { connectionProblem } from './api-client.js';
 
 export const DEFAULT_CONTROL_PLANE_URL = 'http://127.0.0.1:15010';
 export const CONTROL_PLANE_TIMEOUT_MS = 30_000;
@@ -36,25 +37,6 @@ export function controlPlaneClientFromArgs(args: ParsedArgs, timeoutMs: number =
   return createControlPlaneClient(urlFlag(args, 'control-plane', DEFAULT_CONTROL_PLANE_URL), timeoutMs);
 }
 
-/** Why a connection failed, in words, from the codes Node puts on fetch failures. */
-function connectionProblem(err: unknown, timeoutMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `no answer within ${timeoutMs / 1000}s`;
-  let cause: unknown = err instanceof Error ? err.cause : undefined;
-  if (cause instanceof AggregateError && cause.errors.length > 0) cause = cause.errors[0];
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  const words: Record<string, string> = {
-    ECONNREFUSED: 'connection refused (is `tracemesh control-plane` running?)',
-    ENOTFOUND: 'host not found',
-    EAI_AGAIN: 'host not found',
-    ECONNRESET: 'connection reset',
-    UND_ERR_SOCKET: 'connection reset',
-    ETIMEDOUT: 'connection timed out',
-    UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
-    EHOSTUNREACH: 'host unreachable',
-    ENETUNREACH: 'host unreachable',
-  };
-  return (typeof code === 'string' ? words[code] : undefined) ?? errorMessage(cause ?? err);
-}
 
 export function createControlPlaneClient(url: URL, timeoutMs: number = CONTROL_PLANE_TIMEOUT_MS): ControlPlaneClient {
   const base = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
@@ -72,7 +54,7 @@ export function createControlPlaneClient(url: URL, timeoutMs: number = CONTROL_P
         });
         text = await response.text();
       } catch (err) {
-        throw new TracemeshError('TM_ERR_CP_UNREACHABLE', `cannot reach the control plane at ${base}: ${connectionProblem(err, timeoutMs)}`, { cause: err });
+        throw new TracemeshError('TM_ERR_CP_UNREACHABLE', `cannot reach the control plane at ${base}: ${connectionProblem(err, timeoutMs)}${refusedHint(err)}`, { cause: err });
       }
       if (text.length === 0) return { status: response.status, body: undefined };
       try {
@@ -111,3 +93,9 @@ export function expectObject(answer: ControlPlaneAnswer, base: string): Record<s
   return answer.body;
 }
 
+/** A refused connection to the control plane usually means it is not running. */
+function refusedHint(err: unknown): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  const first = cause instanceof AggregateError && cause.errors.length > 0 ? cause.errors[0] : cause;
+  return (first as { code?: unknown } | undefined)?.code === 'ECONNREFUSED' ? ' (is `tracemesh control-plane` running?)' : '';
+}

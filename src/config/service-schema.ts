@@ -13,7 +13,7 @@ import type { PortProtocol } from '../../proxy/clusters/types.js';
 import { defineKind } from './kind-definition.js';
 import type { CheckedDocument, PlacedIssue } from './kind-definition.js';
 import type { ObjectMeta } from './metadata-schema.js';
-import { dnsLabel, expecting, hostOrIp, ipAddress, labelMap, oneOf, portNumber, strictFields, whenList } from './schema-parts.js';
+import { dnsLabel, expecting, fieldOf, hostOrIp, ipAddress, labelMap, oneOf, portNumber, stringKey, strictFields, uniqueItems, whenList } from './schema-parts.js';
 import type { EndpointSpec, ServicePortSpec, ServiceSpec } from './types.js';
 
 export const PORT_PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const satisfies readonly PortProtocol[];
@@ -27,43 +27,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/**
- * Reports the second and later items whose `key(item)` was seen before.
- * Runs even when some items are invalid (their key is undefined and they are
- * skipped), so a duplicate is reported together with every other problem.
- */
-function uniqueItems(list: string, key: (item: unknown) => string | undefined, describe: (key: string) => string, field?: string) {
-  return (items: readonly unknown[], ctx: z.RefinementCtx): void => {
-    const first = new Map<string, number>();
-    for (let index = 0; index < items.length; index++) {
-      const item = items[index];
-      const itemKey = key(item);
-      if (itemKey === undefined) continue;
-      const earlier = first.get(itemKey);
-      if (earlier === undefined) {
-        first.set(itemKey, index);
-        continue;
-      }
-      ctx.addIssue({
-        code: 'custom',
-        path: field === undefined ? [index] : [index, field],
-        message: `${describe(itemKey)} is already used by ${list}[${earlier}]`,
-        input: item,
-      });
-    }
-  };
-}
-
-function fieldOf(item: unknown, field: string): unknown {
-  return isRecord(item) ? item[field] : undefined;
-}
-
 function numberKey(value: unknown): string | undefined {
   return typeof value === 'number' ? String(value) : undefined;
-}
-
-function stringKey(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
 }
 
 /** `127.0.0.1 port 8080`: the same address and port twice would double that endpoint's share. */
