@@ -14,6 +14,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { exportDefinition } from '../../collector/receivers/otlp-grpc.js';
 
 export interface SinkStats {
   traceExports: number;
@@ -101,21 +102,6 @@ export function countSpans(body: Buffer): number {
   return spans;
 }
 
-const identity = (bytes: Buffer): Buffer => bytes;
-
-function definition(path: string): grpc.ServiceDefinition {
-  return {
-    Export: {
-      path,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    },
-  };
-}
 
 export interface OtlpSink {
   port: number;
@@ -126,7 +112,7 @@ export interface OtlpSink {
 export async function startOtlpSink(port = 0, host = '127.0.0.1'): Promise<OtlpSink> {
   const stats: SinkStats = { traceExports: 0, spans: 0, traceBytes: 0, metricExports: 0, logExports: 0, malformed: 0 };
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
-  server.addService(definition(PATHS.traces), {
+  server.addService(exportDefinition(PATHS.traces), {
     Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       stats.traceExports++;
       stats.traceBytes += call.request.length;
@@ -138,13 +124,13 @@ export async function startOtlpSink(port = 0, host = '127.0.0.1'): Promise<OtlpS
       callback(null, EMPTY_RESPONSE);
     },
   });
-  server.addService(definition(PATHS.metrics), {
+  server.addService(exportDefinition(PATHS.metrics), {
     Export: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       stats.metricExports++;
       callback(null, EMPTY_RESPONSE);
     },
   });
-  server.addService(definition(PATHS.logs), {
+  server.addService(exportDefinition(PATHS.logs), {
     Export: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       stats.logExports++;
       callback(null, EMPTY_RESPONSE);

@@ -14,7 +14,7 @@ const SERVICE_PATHS: ReadonlyArray<readonly [Signal, string]> = [
 const identity = (bytes: Buffer): Buffer => bytes;
 
 /** Raw bytes in and out: decoding is ours (collector/otlp), not protobufjs's. */
-function exportDefinition(path: string): grpc.ServiceDefinition {
+export function exportDefinition(path: string): grpc.ServiceDefinition {
   return {
     Export: {
       path,
