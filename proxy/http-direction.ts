@@ -5,6 +5,7 @@
  * direction-specific branches beyond reading this.
  */
 import type { Cluster } from './clusters/types.js';
+import type { RateLimiter, TrafficConfig } from './pipeline/types.js';
 import type { ProxySpanKind } from './telemetry/span-record.js';
 import type { Direction } from './telemetry/telemetry.js';
 
@@ -24,4 +25,12 @@ export interface HttpDirection {
    * :authority, or the CONNECT target). Undefined → 404 NR.
    */
   route(host: string, port: number): HttpRouteTarget | undefined;
+  /**
+   * Outbound: the current configuration version's routes, destinations and
+   * limits (proxy/pipeline), applied to the cluster `route` found. Undefined
+   * inbound: a request there goes to the local app as it is.
+   */
+  readonly traffic: (() => TrafficConfig) | undefined;
+  /** Inbound: the current version's local rate limits, checked before the app; undefined outbound. */
+  readonly rateLimits: (() => RateLimiter) | undefined;
 }

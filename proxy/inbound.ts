@@ -63,7 +63,7 @@ export function createInbound(options: InboundOptions): TrafficSide {
 
 function appSide(options: InboundOptions, app: Cluster, tcp: TcpForwardDeps): TrafficSide {
   const target: HttpRouteTarget = { cluster: app, routeName: '' };
-  const direction: HttpDirection = { direction: 'inbound', spanKind: 'server', route: () => target };
+  const direction: HttpDirection = { direction: 'inbound', spanKind: 'server', route: () => target, traffic: undefined, rateLimits: undefined };
   const paths = createProtocolPaths(direction, options.telemetry, options.limits);
   // TLS is passed through to the app as it is (mTLS termination is later work), like any opaque TCP.
   const toApp = (conn: AcceptedConnection): void => forwardTcp(conn, app, tcp);

@@ -45,6 +45,8 @@ export function createOutbound(options: OutboundOptions): OutboundSide {
       const cluster = options.registry().resolve(host, port) ?? destinations.service(host, port);
       return cluster === undefined ? undefined : { cluster, routeName: '' };
     },
+    traffic: undefined,
+    rateLimits: undefined,
   };
   const tcp: TcpForwardDeps = { direction: 'outbound', telemetry, limits };
   const paths = createProtocolPaths(direction, telemetry, limits, tunnel);

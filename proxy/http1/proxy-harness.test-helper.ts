@@ -28,7 +28,7 @@ export class Cleanup {
 
 export function inboundDirection(appPort: number, identity: WorkloadIdentity = TEST_IDENTITY): HttpDirection {
   const target: HttpRouteTarget = { cluster: appCluster(identity.service, identity.namespace, identity.version, appPort), routeName: '' };
-  return { direction: 'inbound', spanKind: 'server', route: () => target };
+  return { direction: 'inbound', spanKind: 'server', route: () => target, traffic: undefined, rateLimits: undefined };
 }
 
 export function outboundDirection(services: ServiceSpec[]): HttpDirection {
@@ -40,6 +40,8 @@ export function outboundDirection(services: ServiceSpec[]): HttpDirection {
       const cluster = registry.resolve(host, port);
       return cluster === undefined ? undefined : { cluster, routeName: '' };
     },
+    traffic: undefined,
+    rateLimits: undefined,
   };
 }
 

@@ -24,12 +24,14 @@ export function outboundDirection(services: ServiceSpec[]): HttpDirection {
       const cluster = registry.resolve(host, port);
       return cluster && { cluster, routeName: '' };
     },
+    traffic: undefined,
+    rateLimits: undefined,
   };
 }
 
 export function inboundDirection(identity: WorkloadIdentity, appPort: number): HttpDirection {
   const cluster = appCluster(identity.service, identity.namespace, identity.version, appPort);
-  return { direction: 'inbound', spanKind: 'server', route: () => ({ cluster, routeName: '' }) };
+  return { direction: 'inbound', spanKind: 'server', route: () => ({ cluster, routeName: '' }), traffic: undefined, rateLimits: undefined };
 }
 
 /** A Service document with one port and static endpoints on 127.0.0.1. */

@@ -52,6 +52,15 @@ export class HttpObservation {
   upstreamAddress = '';
   upstreamPort = 0;
   attempt = 1;
+  // Traffic-management decisions (proxy/pipeline), for the span's tracemesh.* attributes.
+  /** The route's destination subset, '' for the whole service. */
+  subset = '';
+  /** The destination a copy of this request was mirrored to, '' when none. */
+  mirroredTo = '';
+  /** An injected delay (fault), 0 when none. */
+  faultDelayMs = 0;
+  /** The RateLimit document that refused the request, '' when none did. */
+  rateLimitName = '';
 
   // Response.
   statusCode = 0;

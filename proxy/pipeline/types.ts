@@ -1,0 +1,149 @@
+/**
+ * Traffic management, as the protocol paths see it. The pipeline stages in
+ * this directory are protocol-neutral: they read RequestFacts and return
+ * decisions (a RoutePlan, a Destination's endpoint, a limit's verdict); the
+ * HTTP/1, HTTP/2 and TCP paths carry them out on the wire and put every
+ * decision on the request's observation. A TrafficConfig is built whole from
+ * one configuration version and swapped whole; what must outlive a swap
+ * (ejections, health, token buckets, budgets) lives in TrafficState.
+ */
+import type { HeaderEdit, RetryPolicy } from '../../src/config/types.js';
+import type { Cluster, ClusterEndpoint, ClusterRegistry } from '../clusters/types.js';
+
+/** What routing, balancing and limits read about one request; built once per request by its protocol path. */
+export interface RequestFacts {
+  /** The authority's host without port, lowercase. */
+  readonly host: string;
+  readonly port: number;
+  /** Uppercase. */
+  readonly method: string;
+  /** Path without the query. */
+  readonly path: string;
+  /** Query string without '?', '' when none. */
+  readonly query: string;
+  /** First value of a header (name lowercase); undefined when absent. */
+  header(name: string): string | undefined;
+  /** The calling workload: outbound, this proxy's own service; inbound, the caller's peer metadata ('' when unknown). */
+  readonly sourceService: string;
+  readonly sourceNamespace: string;
+  /** The downstream socket's remote address. */
+  readonly sourceAddress: string;
+}
+
+/**
+ * How one attempt on an endpoint ended, for outlier detection and retry
+ * decisions. `gateway` is 502, 503 or 504; `5xx` any other 5xx.
+ */
+export type AttemptOutcome = 'success' | '5xx' | 'gateway' | 'connect-failure' | 'reset' | 'timeout';
+
+/** Connection-pool limits (Envoy's circuit breakers) and the retry budget of one destination, per proxy. */
+export interface DestinationLimits {
+  /** maxRequests: false → answer 503 with flag UO. Every true is paired with exactly one requestEnded(). */
+  tryStartRequest(): boolean;
+  requestEnded(): void;
+  /**
+   * A retry may start: under maxRetries and within the route's budget
+   * (retries in flight ≤ percent of active requests, but at least
+   * minRetriesPerSecond per second). Every true is paired with one retryEnded().
+   */
+  tryStartRetry(budget: RetryPolicy['budget']): boolean;
+  retryEnded(): void;
+  /** maxConnections across the destination's endpoints; the pools ask before opening one. Paired with connectionClosed(). */
+  tryOpenConnection(): boolean;
+  connectionClosed(): void;
+  /** maxPendingRequests: requests waiting for a connection; false → UO. Paired with pendingEnded(). */
+  tryStartPending(): boolean;
+  pendingEnded(): void;
+  /** connectTimeout of the policy, null: the proxy's default. */
+  readonly connectTimeoutMs: number | null;
+}
+
+/** One service port, or one subset of it: the endpoints a request may go to and the policy governing them. */
+export interface Destination {
+  /** The service port (service, namespace, port and protocol, all endpoints). */
+  readonly cluster: Cluster;
+  /** '' for the whole service. */
+  readonly subset: string;
+  /** "reviews.default:9080" or "reviews.default:9080|v2": for spans, metrics and the admin page. */
+  readonly name: string;
+  /** The subset's endpoints (all of the cluster's when subset is ''). */
+  readonly endpoints: readonly ClusterEndpoint[];
+  /**
+   * The load balancer's choice among the endpoints usable now (not ejected,
+   * not failing active health checks). `exclude` is avoided when another is
+   * usable (a retry tries elsewhere). undefined → 503 UH.
+   */
+  pick(facts: RequestFacts | undefined, exclude: ClusterEndpoint | undefined): ClusterEndpoint | undefined;
+  /** Passive health: the end of one attempt on an endpoint (outlier detection). */
+  recordOutcome(endpoint: ClusterEndpoint, outcome: AttemptOutcome): void;
+  readonly limits: DestinationLimits;
+}
+
+/** A fault decided for one request (percentages already rolled). */
+export interface FaultDecision {
+  /** 0: no delay. */
+  readonly delayMs: number;
+  /** undefined: no abort. `grpc` is true when the status is a gRPC status code. */
+  readonly abort: { readonly status: number; readonly grpc: boolean } | undefined;
+}
+
+export const NO_FAULT: FaultDecision = { delayMs: 0, abort: undefined };
+
+/** What routing decided for one request. */
+export interface RoutePlan {
+  /** The rule's name ('' when no Route covers the service: the whole service, defaults). */
+  readonly routeName: string;
+  /** Redirect rules answer locally; everything else is forwarded to `destination`. */
+  readonly redirect: { readonly status: number; readonly location: string } | undefined;
+  /** The weighted choice among the rule's destinations; undefined only for redirects, or when it names a service port that has no cluster (→ 503 UH). */
+  readonly destination: Destination | undefined;
+  /** The path and query to send upstream after a rewrite; undefined: unchanged. */
+  readonly path: string | undefined;
+  /** The authority to send upstream after a rewrite; undefined: unchanged. */
+  readonly authority: string | undefined;
+  readonly requestHeaders: HeaderEdit;
+  readonly responseHeaders: HeaderEdit;
+  /** The whole request, all attempts included; 0: none. */
+  readonly timeoutMs: number;
+  /** null: no retries beyond the keep-alive race. */
+  readonly retry: RetryPolicy | null;
+  readonly fault: FaultDecision;
+  /** Decided by the mirror's percent: a copy of this request goes there and its answer is discarded. */
+  readonly mirror: Destination | undefined;
+}
+
+export interface RouteTable {
+  /** The plan for a request addressed to `cluster` (the service port its authority named). Never throws. */
+  select(cluster: Cluster, facts: RequestFacts): RoutePlan;
+}
+
+/** A local token bucket's verdict on one request. */
+export interface RateLimitVerdict {
+  /** The RateLimit document that refused it. */
+  readonly limitName: string;
+  /** The status to answer (429 unless the document says otherwise). */
+  readonly statusCode: number;
+}
+
+export interface RateLimiter {
+  /**
+   * Inbound, before the request reaches the app: `service` is this workload's
+   * own, `routeName` the caller's route rule (its x-tracemesh-route header,
+   * '' when none), `sourceService` the caller's. undefined: admitted.
+   */
+  admit(service: string, namespace: string, routeName: string, sourceService: string, sourceNamespace: string): RateLimitVerdict | undefined;
+}
+
+/** Everything traffic management needs for one configuration version, built whole and swapped whole. */
+export interface TrafficConfig {
+  readonly version: string;
+  readonly registry: ClusterRegistry;
+  readonly routes: RouteTable;
+  readonly rateLimits: RateLimiter;
+  /** The destination for a service port and subset ('' = whole service); undefined when the subset is not defined. */
+  destination(cluster: Cluster, subset: string): Destination | undefined;
+  /** All destinations built for this version, for the admin page. */
+  readonly destinations: readonly Destination[];
+  /** Stops this version's timers (active health checks); its state stays in TrafficState. */
+  close(): void;
+}
