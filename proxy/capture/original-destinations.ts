@@ -44,7 +44,7 @@ export class OriginalDestinations {
     const match = registry.resolveEndpointAddress(address, port);
     if (match === undefined) return undefined;
     const c = match.cluster;
-    return this.cached(`s ${address} ${port}`, () => singleEndpointCluster(c.service, c.namespace, c.port, { address, port, labels: match.labels }));
+    return this.cached(`s ${address} ${port}`, () => singleEndpointCluster(c.service, c.namespace, c.port, { address, port, ports: {}, labels: match.labels }));
   }
 
   private cached(key: string, make: () => Cluster): Cluster {
@@ -66,5 +66,5 @@ export class OriginalDestinations {
 
 function passthrough(address: string, port: number): Cluster {
   const servicePort: ServicePort = { name: PASSTHROUGH_SERVICE, port, protocol: 'tcp' };
-  return singleEndpointCluster(PASSTHROUGH_SERVICE, '', servicePort, { address, port, labels: {} });
+  return singleEndpointCluster(PASSTHROUGH_SERVICE, '', servicePort, { address, port, ports: {}, labels: {} });
 }

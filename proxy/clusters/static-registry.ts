@@ -6,13 +6,15 @@
 import type { EndpointSpec, ServiceSpec } from '../../src/config/types.js';
 import type { Cluster, ClusterEndpoint, ClusterRegistry, EndpointMatch, ServicePort } from './types.js';
 
-function makeEndpoint(spec: EndpointSpec): ClusterEndpoint {
+/** The endpoint as one service port sees it: its target for that port (`ports[name]`), else its `port`. */
+function makeEndpoint(spec: EndpointSpec, portName = ''): ClusterEndpoint {
+  const port = spec.ports?.[portName] ?? spec.port;
   return {
     address: spec.address,
-    port: spec.port,
+    port,
     labels: spec.labels,
     version: spec.labels['version'] ?? '',
-    key: spec.address.includes(':') ? `[${spec.address}]:${spec.port}` : `${spec.address}:${spec.port}`,
+    key: spec.address.includes(':') ? `[${spec.address}]:${port}` : `${spec.address}:${port}`,
     activeRequests: 0,
     totalRequests: 0,
     failedRequests: 0,
@@ -75,11 +77,10 @@ class StaticRegistry implements ClusterRegistry {
   ) {
     const clusters: Cluster[] = [];
     for (const service of services) {
-      // Endpoints are shared by every port of a service only when they list
-      // no port of their own per service port; a static endpoint names one port,
-      // so each service port gets its own endpoint objects.
+      // Each service port gets its own endpoint objects: the target port may
+      // differ per service port, and live counters are per port.
       for (const port of service.ports) {
-        const cluster = new RoundRobinCluster(service.name, service.namespace, port, service.endpoints.map(makeEndpoint));
+        const cluster = new RoundRobinCluster(service.name, service.namespace, port, service.endpoints.map((spec) => makeEndpoint(spec, port.name)));
         clusters.push(cluster);
         for (const host of [...hostNames(service.name, service.namespace), ...service.vips]) {
           const key = `${host.toLowerCase()}:${port.port}`;
@@ -124,5 +125,5 @@ export function createStaticRegistry(services: readonly ServiceSpec[], version: 
  */
 export function appCluster(service: string, namespace: string, version: string, appPort: number): Cluster {
   const port: ServicePort = { name: 'app', port: appPort, protocol: 'http' };
-  return new RoundRobinCluster(service, namespace, port, [makeEndpoint({ address: '127.0.0.1', port: appPort, labels: { version } })]);
+  return new RoundRobinCluster(service, namespace, port, [makeEndpoint({ address: '127.0.0.1', port: appPort, ports: {}, labels: { version } })]);
 }

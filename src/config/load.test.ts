@@ -70,8 +70,8 @@ describe('loadMeshConfig', () => {
           ],
           vips: ['10.96.0.20'],
           endpoints: [
-            { address: '127.0.0.1', port: 25006, labels: { version: 'v1' } },
-            { address: '127.0.0.1', port: 25007, labels: { version: 'v2' } },
+            { address: '127.0.0.1', port: 25006, ports: {}, labels: { version: 'v1' } },
+            { address: '127.0.0.1', port: 25007, ports: {}, labels: { version: 'v2' } },
           ],
         },
         { name: 'echo', namespace: 'default', ports: [{ name: 'tcp', port: 7000, protocol: 'tcp' }], vips: [], endpoints: [] },

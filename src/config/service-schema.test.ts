@@ -28,7 +28,7 @@ describe('Service schema: valid documents', () => {
       { name: 'reviews', namespace: 'default', ports: [{ name: 'http', port: 9080, protocol: 'http' }], vips: [], endpoints: [] },
     ]);
     expect(valid(serviceDoc(`${PORTS}  endpoints: [{ address: reviews-1.example, port: 80 }]\n`))[0]!.endpoints).toEqual([
-      { address: 'reviews-1.example', port: 80, labels: {} },
+      { address: 'reviews-1.example', port: 80, ports: {}, labels: {} },
     ]);
   });
 
@@ -55,7 +55,7 @@ describe('Service schema: valid documents', () => {
         { name: 'tcp', port: 65535, protocol: 'tcp' },
       ],
       vips: ['10.96.0.20', 'fd00::20'],
-      endpoints: [{ address: '::1', port: 1, labels: { version: 'v1', 'app.kubernetes.io/name': 'reviews', empty: '' } }],
+      endpoints: [{ address: '::1', port: 1, ports: {}, labels: { version: 'v1', 'app.kubernetes.io/name': 'reviews', empty: '' } }],
     });
   });
 
@@ -63,7 +63,28 @@ describe('Service schema: valid documents', () => {
     const [service] = valid(serviceDoc(`${PORTS}  endpoints: [{ address: 127.0.0.1, port: 8080 }]\n`));
     expect(Object.keys(service!)).toEqual(['name', 'namespace', 'ports', 'vips', 'endpoints']);
     expect(Object.keys(service!.ports[0]!)).toEqual(['name', 'port', 'protocol']);
-    expect(Object.keys(service!.endpoints[0]!)).toEqual(['address', 'port', 'labels']);
+    expect(Object.keys(service!.endpoints[0]!)).toEqual(['address', 'port', 'ports', 'labels']);
+  });
+});
+
+describe('Service schema: per-port endpoint targets', () => {
+  const twoPorts = '  ports: [{ name: http, port: 9080, protocol: http }, { name: metrics, port: 9091, protocol: http }]\n';
+
+  it('keeps an endpoint\'s target port per service port name', () => {
+    const [service] = valid(serviceDoc(`${twoPorts}  endpoints: [{ address: 10.0.0.7, port: 25006, ports: { metrics: 25007 } }]\n`));
+    expect(service!.endpoints).toEqual([{ address: '10.0.0.7', port: 25006, ports: { metrics: 25007 }, labels: {} }]);
+  });
+
+  it('refuses a target for a port the service does not have, naming the ports it has', () => {
+    expect(issues(serviceDoc(`${twoPorts}  endpoints: [{ address: 10.0.0.7, port: 25006, ports: { metric: 25007 } }]\n`))).toEqual([
+      { path: 'spec.endpoints[0].ports.metric', message: 'the service has no port named metric (its ports: http, metrics)' },
+    ]);
+  });
+
+  it('refuses a target port out of range', () => {
+    expect(issues(serviceDoc(`${twoPorts}  endpoints: [{ address: 10.0.0.7, port: 25006, ports: { http: 70000 } }]\n`))).toEqual([
+      { path: 'spec.endpoints[0].ports.http', message: 'expected an integer 1..65535, got 70000' },
+    ]);
   });
 });
 

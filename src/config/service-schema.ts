@@ -6,6 +6,10 @@
  *     ports: [{ name: http, port: 9080, protocol: http }]   # http | http2 | grpc | tcp
  *     vips: [10.96.0.20]
  *     endpoints: [{ address: 127.0.0.1, port: 25006, labels: { version: v1 } }]
+ *
+ * An endpoint of a service with several ports may send some of them
+ * elsewhere: `{ address: 10.0.0.7, port: 25006, ports: { metrics: 25007 } }`
+ * (keys are the service's port names).
  */
 import { isIP } from 'node:net';
 import * as z from 'zod';
@@ -69,9 +73,13 @@ const vipsSchema = z
   )
   .default([]);
 
+const targetPortsSchema = z
+  .record(dnsLabel(), portNumber(), { error: expecting('a mapping from service port names to endpoint ports') })
+  .default({});
+
 const endpointSchema = strictFields(
-  { address: hostOrIp(), port: portNumber(), labels: labelMap().default({}) },
-  'an endpoint: a mapping with address, port and optionally labels',
+  { address: hostOrIp(), port: portNumber(), ports: targetPortsSchema, labels: labelMap().default({}) },
+  'an endpoint: a mapping with address, port and optionally ports and labels',
 );
 
 const endpointsSchema = z
@@ -82,10 +90,24 @@ const endpointsSchema = z
   )
   .default([]);
 
+/** An endpoint's `ports` may only name ports the service has: a typo would silently send that port to `port`. */
+function checkTargetPortNames(spec: { ports: readonly unknown[]; endpoints: readonly unknown[] }, ctx: z.RefinementCtx): void {
+  const names = new Set(spec.ports.map((port) => stringKey(fieldOf(port, 'name'))));
+  spec.endpoints.forEach((endpoint, index) => {
+    const targets = fieldOf(endpoint, 'ports');
+    if (!isRecord(targets)) return;
+    for (const name of Object.keys(targets)) {
+      if (names.has(name)) continue;
+      const known = [...names].filter((n): n is string => n !== undefined).join(', ');
+      ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'ports', name], message: `the service has no port named ${name} (its ports: ${known})` });
+    }
+  });
+}
+
 export const serviceSpecSchema = strictFields(
   { ports: portsSchema, vips: vipsSchema, endpoints: endpointsSchema },
   'a mapping with ports and optionally vips and endpoints',
-);
+).superRefine(checkTargetPortNames);
 
 type ParsedServiceSpec = z.output<typeof serviceSpecSchema>;
 
@@ -95,6 +117,7 @@ function buildService(metadata: ObjectMeta, spec: ParsedServiceSpec): ServiceSpe
   const endpoints: EndpointSpec[] = spec.endpoints.map((endpoint) => ({
     address: endpoint.address,
     port: endpoint.port,
+    ports: { ...endpoint.ports },
     labels: { ...endpoint.labels },
   }));
   return { name: metadata.name, namespace: metadata.namespace, ports, vips: [...spec.vips], endpoints };

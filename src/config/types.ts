@@ -16,7 +16,16 @@ export interface ServicePortSpec {
 
 export interface EndpointSpec {
   address: string;
+  /** Where every service port is sent, unless `ports` names another target for it. */
   port: number;
+  /**
+   * Per service port (by its name) the endpoint's own port, like Kubernetes'
+   * targetPort: a multi-port service whose ports are served on different
+   * endpoint ports. Empty: every service port goes to `port`. Validation
+   * always sets it; it is optional because endpoints written in code (tests,
+   * registrations) rarely need it.
+   */
+  ports?: Record<string, number>;
   labels: Record<string, string>;
 }
 
