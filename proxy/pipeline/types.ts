@@ -77,6 +77,34 @@ export interface Destination {
   /** Passive health: the end of one attempt on an endpoint (outlier detection). */
   recordOutcome(endpoint: ClusterEndpoint, outcome: AttemptOutcome): void;
   readonly limits: DestinationLimits;
+  /** For the admin `/clusters` page: per-endpoint health and ejection, the limit counters. */
+  status?(): DestinationStatus;
+}
+
+/** One endpoint of a destination as the admin page shows it. */
+export interface EndpointStatus {
+  /** "address:port". */
+  readonly endpoint: string;
+  /** false: failing active health checks. */
+  readonly healthy: boolean;
+  /** Epoch ms the outlier ejection ends; 0 when not ejected. */
+  readonly ejectedUntilMs: number;
+  /** Outlier detection's ejection multiplier (ejections so far, decayed). */
+  readonly ejections: number;
+  /** Why the last active check failed; '' when it passed or none ran. */
+  readonly lastCheckFailure: string;
+  readonly activeRequests: number;
+}
+
+export interface DestinationStatus {
+  readonly name: string;
+  readonly loadBalancer: string;
+  /** The DestinationLimits counters (shared across configuration versions). */
+  readonly activeRequests: number;
+  readonly pendingRequests: number;
+  readonly connections: number;
+  readonly activeRetries: number;
+  readonly endpoints: readonly EndpointStatus[];
 }
 
 /** A fault decided for one request (percentages already rolled). */
@@ -95,7 +123,7 @@ export interface RoutePlan {
   readonly routeName: string;
   /** Redirect rules answer locally; everything else is forwarded to `destination`. */
   readonly redirect: { readonly status: number; readonly location: string } | undefined;
-  /** The weighted choice among the rule's destinations; undefined only for redirects, or when it names a service port that has no cluster (→ 503 UH). */
+  /** The weighted choice among the rule's destinations; undefined for redirects, for noRuleMatched, and when the chosen destination names a service port that has no cluster or a subset that is not defined (→ 503 UH). */
   readonly destination: Destination | undefined;
   /** The path and query to send upstream after a rewrite; undefined: unchanged. */
   readonly path: string | undefined;
@@ -110,6 +138,14 @@ export interface RoutePlan {
   readonly fault: FaultDecision;
   /** Decided by the mirror's percent: a copy of this request goes there and its answer is discarded. */
   readonly mirror: Destination | undefined;
+  /**
+   * True when a Route covers the service but none of its rules matched the
+   * request: Istio answers 404 with flag NR then, and so must the protocol
+   * path (before the fault, destination and limits). `destination` is
+   * undefined in that case and `routeName` ''. Absent or false otherwise
+   * (optional only so that plans built elsewhere need not name it).
+   */
+  readonly noRuleMatched?: boolean;
 }
 
 export interface RouteTable {
