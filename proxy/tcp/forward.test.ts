@@ -5,6 +5,9 @@ import { appCluster, createStaticRegistry } from '../clusters/static-registry.js
 import type { Cluster } from '../clusters/types.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 import { startListener, type Listener } from '../listeners/listener.js';
+import { createDestination, DEFAULT_TRAFFIC_POLICY } from '../pipeline/destination.js';
+import { TrafficState } from '../pipeline/traffic-state.js';
+import type { Destination } from '../pipeline/types.js';
 import { forwardTcp } from './forward.js';
 
 const closers: Array<() => Promise<void> | void> = [];
@@ -30,7 +33,7 @@ async function upstream(banner?: string): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-async function proxyTo(cluster: Cluster | undefined, direction: 'inbound' | 'outbound' = 'inbound', detectTimeoutMs = 50) {
+async function proxyTo(cluster: Cluster | Destination | undefined, direction: 'inbound' | 'outbound' = 'inbound', detectTimeoutMs = 50) {
   const telemetry = recordingTelemetry({ service: 'web', namespace: 'default', version: 'v1' });
   const limits = { ...DEFAULT_LIMITS, detectTimeoutMs, connectTimeoutMs: 1_000 };
   const listener: Listener = await startListener({
@@ -144,5 +147,58 @@ describe('TCP forwarding', () => {
     expect(await received).toBe('partial');
     await waitFor(() => telemetry.recordedSpans.length === 1, 'the span');
     expect(telemetry.recordedSpans[0]!.attributes['tracemesh.response_flags']).toBe('UC');
+  });
+});
+
+describe('TCP forwarding through a Destination', () => {
+  function tcpService(ports: number[]): Cluster {
+    const endpoints = ports.map((port) => ({ address: '127.0.0.1', port, labels: {} }));
+    return createStaticRegistry([{ name: 'db', namespace: 'default', ports: [{ name: 'tcp', port: 5432, protocol: 'tcp' }], vips: [], endpoints }], 'v').clusters[0]!;
+  }
+
+  it('refuses a connection over maxConnections with UO and frees the slot when a connection closes', async () => {
+    const appPort = await upstream();
+    const policy = { ...DEFAULT_TRAFFIC_POLICY, connectionPool: { ...DEFAULT_TRAFFIC_POLICY.connectionPool, maxConnections: 1 } };
+    const destination = createDestination(tcpService([appPort]), { subset: '', labels: {}, policy }, { state: new TrafficState(), random: Math.random, now: Date.now, onEjection: undefined, healthChecks: false });
+    closers.push(() => destination.close());
+    const { port, telemetry } = await proxyTo(destination, 'outbound');
+    const first = net.connect(port, '127.0.0.1');
+    const firstReceived = collect(first);
+    first.write('one\n');
+    await waitFor(() => destination.status().connections === 1, 'the first connection to hold its slot');
+    const second = net.connect(port, '127.0.0.1');
+    second.write('two\n');
+    expect(await collect(second)).toBe('');
+    await waitFor(() => telemetry.recordedSpans.length === 1, 'the UO span');
+    expect(telemetry.recordedSpans[0]!.attributes['tracemesh.response_flags']).toBe('UO');
+    first.end();
+    expect(await firstReceived).toBe('ECHO one\nBYE\n');
+    await waitFor(() => destination.status().connections === 0, 'the slot to be released');
+    const third = net.connect(port, '127.0.0.1');
+    const thirdReceived = collect(third);
+    third.end('three\n');
+    expect(await thirdReceived).toBe('ECHO three\nBYE\n');
+  });
+
+  it('records connect failures for outlier detection: the refusing endpoint is ejected and connections go to the other', async () => {
+    const goodPort = await upstream();
+    const deadPort = await upstream();
+    await closers.pop()!();
+    const policy = { ...DEFAULT_TRAFFIC_POLICY, outlierDetection: { consecutive5xx: 0, consecutiveGatewayErrors: 2, intervalMs: 60_000, baseEjectionTimeMs: 60_000, maxEjectionPercent: 50 } };
+    const destination = createDestination(tcpService([deadPort, goodPort]), { subset: '', labels: {}, policy }, { state: new TrafficState(), random: Math.random, now: Date.now, onEjection: undefined, healthChecks: false });
+    closers.push(() => destination.close());
+    const { port, telemetry } = await proxyTo(destination, 'outbound');
+    const flags: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const client = net.connect(port, '127.0.0.1');
+      const received = collect(client);
+      client.end('hi\n');
+      await received;
+      await waitFor(() => telemetry.recordedSpans.length === i + 1, 'the span');
+      flags.push(String(telemetry.recordedSpans[i]!.attributes['tracemesh.response_flags']));
+    }
+    // Round robin: dead, good, dead (ejected now), then only good.
+    expect(flags).toEqual(['UF', '-', 'UF', '-', '-', '-']);
+    expect(destination.status().endpoints[0]!.ejectedUntilMs).toBeGreaterThan(Date.now());
   });
 });

@@ -2,9 +2,21 @@
  * Opaque TCP (and TLS passed through): connect to an endpoint, replay the
  * bytes detection already read, pipe both ways with backpressure and
  * half-close, and report one span per connection with the bytes each way.
+ *
+ * Given a Destination (the service's whole-service destination of the
+ * current TrafficConfig), a connection goes through its traffic policy: the
+ * balancer picks among the usable endpoints (consistent hashing on the
+ * source address works; header and cookie keys do not exist in TCP and fall
+ * back to a random point), maxConnections refuses with UO, the policy's
+ * connectTimeout replaces the proxy's, and the connect attempt's outcome
+ * feeds outlier detection (as Envoy's TCP proxy: a failed or timed-out
+ * connect is a connect failure, an established one a success; what happens
+ * after is not an outlier signal). A bare Cluster (no traffic config, the
+ * inbound app) is used as before: round robin, no limits.
  */
 import net from 'node:net';
 import type { Cluster, ClusterEndpoint } from '../clusters/types.js';
+import type { Destination, RequestFacts } from '../pipeline/types.js';
 import { upstreamSocketFlag, type ResponseFlag } from '../errors-to-wire.js';
 import type { AcceptedConnection } from '../listeners/accepted.js';
 import type { ProxyLimits } from '../limits.js';
@@ -29,10 +41,13 @@ class TcpSession {
   flag: ResponseFlag | undefined = undefined;
   errorMessage = '';
   finished = false;
+  /** Set when a connection slot of the destination's limits is held (released once at finish). */
+  holdsConnection = false;
 
   constructor(
     readonly conn: AcceptedConnection,
     readonly cluster: Cluster | undefined,
+    readonly destination: Destination | undefined,
     readonly deps: TcpForwardDeps,
   ) {
     const identity = deps.telemetry.identity;
@@ -62,6 +77,10 @@ class TcpSession {
     const telemetry = this.deps.telemetry;
     if (this.endpoint !== undefined && this.cluster !== undefined) {
       this.cluster.onRequestEnd(this.endpoint, this.flag === undefined ? undefined : this.errorMessage);
+    }
+    if (this.holdsConnection) {
+      this.holdsConnection = false;
+      this.destination?.limits.connectionClosed();
     }
     telemetry.metrics.tcpClosed(this.labels, received, sent, endTimeMs - this.startTimeMs);
     if (telemetry.tracing) telemetry.spans.record(this.span(endTimeMs, received, sent));
@@ -140,13 +159,45 @@ class TcpSession {
   }
 }
 
+function isDestination(target: Cluster | Destination): target is Destination {
+  return (target as Partial<Destination>).limits !== undefined;
+}
+
+/** What a TCP connection offers the balancer: its source address (and the target it was sent to). */
+class TcpFacts implements RequestFacts {
+  readonly method = '';
+  readonly path = '';
+  readonly query = '';
+  readonly sourceService: string;
+  readonly sourceNamespace: string;
+  readonly host: string;
+  readonly port: number;
+  readonly sourceAddress: string;
+
+  constructor(conn: AcceptedConnection, deps: TcpForwardDeps) {
+    this.host = conn.target?.host.toLowerCase() ?? conn.sni;
+    this.port = conn.target?.port ?? 0;
+    this.sourceAddress = conn.remoteAddress;
+    const identity = deps.telemetry.identity;
+    this.sourceService = deps.direction === 'outbound' ? identity.service : '';
+    this.sourceNamespace = deps.direction === 'outbound' ? identity.namespace : '';
+  }
+
+  header(): string | undefined {
+    return undefined;
+  }
+}
+
 /**
- * Forwards a detected connection to one endpoint of `cluster`. `cluster`
- * undefined means the destination is unknown: the connection is refused with
- * an NR span (explicit mode has nowhere to send bytes that came without CONNECT).
+ * Forwards a detected connection to one endpoint of `target` (a Destination
+ * with its traffic policy, or a bare Cluster). `target` undefined means the
+ * destination is unknown: the connection is refused with an NR span
+ * (explicit mode has nowhere to send bytes that came without CONNECT).
  */
-export function forwardTcp(conn: AcceptedConnection, cluster: Cluster | undefined, deps: TcpForwardDeps): void {
-  const session = new TcpSession(conn, cluster, deps);
+export function forwardTcp(conn: AcceptedConnection, target: Cluster | Destination | undefined, deps: TcpForwardDeps): void {
+  const destination = target !== undefined && isDestination(target) ? target : undefined;
+  const cluster = destination !== undefined ? destination.cluster : (target as Cluster | undefined);
+  const session = new TcpSession(conn, cluster, destination, deps);
   const downstream = conn.socket;
   deps.telemetry.metrics.tcpOpened(session.labels);
   if (cluster === undefined) {
@@ -155,16 +206,26 @@ export function forwardTcp(conn: AcceptedConnection, cluster: Cluster | undefine
     session.finish();
     return;
   }
-  const endpoint = cluster.pick();
+  const endpoint = destination !== undefined ? destination.pick(new TcpFacts(conn, deps), undefined) : cluster.pick();
   if (endpoint === undefined) {
-    session.fail('UH', `no endpoint for ${cluster.name}`);
+    session.fail('UH', `no ${destination === undefined ? '' : 'usable '}endpoint for ${destination?.name ?? cluster.name}`);
     downstream.destroy();
     session.finish();
     return;
   }
+  if (destination !== undefined) {
+    if (!destination.limits.tryOpenConnection()) {
+      session.fail('UO', `${destination.name}: maxConnections reached`);
+      downstream.destroy();
+      session.finish();
+      return;
+    }
+    session.holdsConnection = true;
+  }
   session.endpoint = endpoint;
   session.labels.destinationVersion = endpoint.version;
   cluster.onRequestStart(endpoint);
+  const connectTimeoutMs = destination?.limits.connectTimeoutMs ?? deps.limits.connectTimeoutMs;
 
   const upstream = net.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
   session.upstream = upstream;
@@ -174,14 +235,20 @@ export function forwardTcp(conn: AcceptedConnection, cluster: Cluster | undefine
   };
   upstream.once('close', onClose);
   downstream.once('close', onClose);
+  upstream.once('close', () => clearTimeout(connectTimer));
 
   const connectTimer = setTimeout(() => {
-    session.fail('UF', `connect to ${endpoint.key} timed out after ${deps.limits.connectTimeoutMs} ms`);
+    session.fail('UF', `connect to ${endpoint.key} timed out after ${connectTimeoutMs} ms`);
+    destination?.recordOutcome(endpoint, 'connect-failure');
     upstream.destroy();
     downstream.destroy();
-  }, deps.limits.connectTimeoutMs);
+  }, connectTimeoutMs);
 
   upstream.on('error', (err: NodeJS.ErrnoException) => {
+    if (!session.connected && session.flag === undefined) {
+      clearTimeout(connectTimer);
+      destination?.recordOutcome(endpoint, 'connect-failure');
+    }
     session.fail(upstreamSocketFlag(err, session.connected), `${err.code ?? 'error'} ${endpoint.key}: ${err.message}`);
     downstream.destroy();
   });
@@ -192,6 +259,7 @@ export function forwardTcp(conn: AcceptedConnection, cluster: Cluster | undefine
   upstream.once('connect', () => {
     clearTimeout(connectTimer);
     session.connected = true;
+    destination?.recordOutcome(endpoint, 'success');
     if (conn.head.length > 0) upstream.write(conn.head);
     // pipe() gives backpressure both ways and forwards a half-close as end().
     downstream.pipe(upstream);
