@@ -6,6 +6,13 @@
  * plane is away the proxy keeps serving its last good configuration and
  * reconnects with jittered exponential backoff; a proxy that starts while
  * the control plane is away serves from its cache.
+ *
+ * Several control-plane replicas (on one etcd) can be given: the client
+ * uses one at a time and, when it fails (no answer, stream cut), moves on
+ * to the next in the list, with the same backoff between attempts. It
+ * stays with the one that works; registrations and configuration are the
+ * same at every replica, so moving costs a re-registration (a lease
+ * renewal in etcd) and a snapshot it usually has already.
  */
 import http from 'node:http';
 import type { ProxyRegistration } from '../../src/control-plane/endpoint-registry.js';
@@ -20,12 +27,12 @@ import {
 } from '../../src/control-plane/protocol.js';
 import type { MeshConfig } from '../../src/config/types.js';
 import { backoffMs } from '../../src/lib/backoff.js';
-import { errorMessage } from '../../src/lib/errors.js';
+import { TracemeshError, errorMessage } from '../../src/lib/errors.js';
 import { readConfigCache, writeConfigCache } from './config-cache.js';
 import { createAgent, send } from './control-plane-http.js';
 
 export interface DiscoveryClientOptions {
-  /** http://host:15010 */
+  /** http://host:15010, or several replicas' URLs separated by commas, tried in order. */
   readonly controlPlaneUrl: string;
   readonly registration: ProxyRegistration;
   readonly stateDir: string;
@@ -47,8 +54,26 @@ export type ConfigSource = 'none' | 'cache' | 'control-plane';
 /** An ACK that could not be delivered is tried again this often (the stream may still be fine). */
 const ACK_ATTEMPTS = 3;
 
+/** `http://a:15010,http://b:15010` → the URLs, in order; throws naming the part that is not an http://HOST:PORT URL. */
+export function parseControlPlaneUrls(text: string): URL[] {
+  const parts = text.split(',').map((part) => part.trim());
+  if (parts.some((part) => part.length === 0)) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: an empty entry in '${text}' (expected http://HOST:PORT[,http://HOST:PORT…])`);
+  return parts.map((part) => {
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: '${part}' is not a URL (expected http://HOST:PORT)`);
+    }
+    if (url.protocol !== 'http:' || (url.pathname !== '/' && url.pathname !== '')) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: '${part}' is not an http://HOST:PORT URL`);
+    return url;
+  });
+}
+
 export class DiscoveryClient {
-  private readonly base: URL;
+  private readonly bases: readonly URL[];
+  /** The replica in use: the registration, heartbeats and the stream go to it. */
+  private current = 0;
   private readonly agent = createAgent();
   private stopped = false;
   /** End the current waits early (stop() must not wait out a reconnect delay). */
@@ -64,7 +89,16 @@ export class DiscoveryClient {
   lastError = '';
 
   constructor(private readonly options: DiscoveryClientOptions) {
-    this.base = new URL(options.controlPlaneUrl);
+    this.bases = parseControlPlaneUrls(options.controlPlaneUrl);
+  }
+
+  /** The control plane in use now (or tried next). */
+  get currentUrl(): string {
+    return this.base.origin;
+  }
+
+  private get base(): URL {
+    return this.bases[this.current] as URL;
   }
 
   /** Applies the cached configuration if there is one, then connects in the background. */
@@ -124,6 +158,8 @@ export class DiscoveryClient {
         const message = errorMessage(err);
         if (message !== this.lastError) this.options.log(`control plane ${this.base.origin}: ${message}; serving version ${this.appliedVersion || '(none)'} meanwhile`);
         this.lastError = message;
+        // The next replica in the list, if there are several; the backoff still paces the attempts.
+        this.current = (this.current + 1) % this.bases.length;
       }
       if (this.stopped) break;
       // Full jitter on the shared backoff: a thousand proxies losing the control plane at once do not return at once.
@@ -150,12 +186,14 @@ export class DiscoveryClient {
 
   /** Reads the stream until it ends; resolves or rejects when it does. */
   private follow(): Promise<void> {
+    // ACKs go to the replica whose stream sent the snapshot: its nonces are its own.
+    const base = this.base;
     return new Promise((resolve, reject) => {
       // What this proxy serves: a restarted control plane holds snapshots back from proxies that have something to lose.
       const serving = this.source === 'none' ? '' : this.appliedVersion;
       const path = `${DISCOVERY_STREAM_PATH}?proxy=${encodeURIComponent(this.options.registration.id)}&serving=${encodeURIComponent(serving)}`;
       // Not the keep-alive agent: the stream holds its connection for as long as it lives.
-      const req = http.request({ host: this.base.hostname, port: this.base.port, path, method: 'GET', agent: false }, (res) => {
+      const req = http.request({ host: base.hostname, port: base.port, path, method: 'GET', agent: false }, (res) => {
         if (res.statusCode !== 200) {
           res.resume();
           reject(new Error(`the discovery stream was answered ${res.statusCode ?? 0}`));
@@ -188,7 +226,7 @@ export class DiscoveryClient {
               return;
             }
             // One at a time, in order: a later snapshot never lands before an earlier one.
-            if (message.type === 'config') applying = applying.then(() => this.receive(message));
+            if (message.type === 'config') applying = applying.then(() => this.receive(message, base));
           }
         });
         res.on('end', () => {
@@ -228,7 +266,7 @@ export class DiscoveryClient {
     return Promise.resolve(empty);
   }
 
-  private async receive(message: ConfigMessage): Promise<void> {
+  private async receive(message: ConfigMessage, from: URL): Promise<void> {
     let ack: AckRequest;
     const base = { proxy: this.options.registration.id, version: message.version, nonce: message.nonce };
     if (message.version === this.appliedVersion && this.source !== 'none') {
@@ -249,7 +287,7 @@ export class DiscoveryClient {
         this.options.log(`config version ${message.version} refused, still serving ${this.appliedVersion || '(none)'}: ${ack.error ?? ''}`);
       }
     }
-    await this.sendAck(ack);
+    await this.sendAck(ack, from);
   }
 
   /**
@@ -257,10 +295,10 @@ export class DiscoveryClient {
    * lost ACK leaves the proxy "pending" at the control plane until the next
    * snapshot. A 409 (stale: a newer snapshot went out meanwhile) is final.
    */
-  private async sendAck(ack: AckRequest): Promise<void> {
+  private async sendAck(ack: AckRequest, to: URL): Promise<void> {
     for (let attempt = 0; attempt < ACK_ATTEMPTS && !this.stopped; attempt++) {
       try {
-        await send(this.agent, this.base, 'POST', DISCOVERY_ACK_PATH, ack, this.options.requestTimeoutMs);
+        await send(this.agent, to, 'POST', DISCOVERY_ACK_PATH, ack, this.options.requestTimeoutMs);
         return;
       } catch (err) {
         if (attempt === ACK_ATTEMPTS - 1) this.options.log(`${ack.status} of version ${ack.version} could not be delivered: ${errorMessage(err)}`);

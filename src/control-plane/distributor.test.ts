@@ -8,8 +8,8 @@ class RecordingSink implements StreamSink {
   closed = false;
   private drain: (() => void) | undefined;
   constructor(private capacity = Infinity) {}
-  write(line: string): boolean {
-    this.lines.push(line);
+  write(line: Buffer): boolean {
+    this.lines.push(line.toString('utf8'));
     return this.lines.length < this.capacity;
   }
   onDrain(callback: () => void): void {

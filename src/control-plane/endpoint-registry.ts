@@ -97,21 +97,9 @@ export class EndpointRegistry {
     return () => this.listeners.delete(listener);
   }
 
-  /**
-   * Every registered workload as an endpoint, by "service.namespace", each
-   * list in a stable order (the same registrations always give the same
-   * snapshot version). The snapshot merges them into the Service documents.
-   */
+  /** Every registered workload as an endpoint (see the function below). */
   endpointsByService(): Map<string, EndpointSpec[]> {
-    const byService = new Map<string, EndpointSpec[]>();
-    for (const entry of this.proxies.values()) {
-      const key = `${entry.service}.${entry.namespace}`;
-      let list = byService.get(key);
-      if (list === undefined) byService.set(key, (list = []));
-      list.push({ address: entry.address, port: entry.port, labels: { ...entry.labels, version: entry.version } });
-    }
-    for (const list of byService.values()) list.sort(byAddress);
-    return byService;
+    return endpointsByService(this.proxies.values());
   }
 
   private changed(): void {
@@ -119,7 +107,25 @@ export class EndpointRegistry {
   }
 }
 
-function endpointChanged(a: ProxyRegistration, b: ProxyRegistration): boolean {
+/**
+ * Every registered workload as an endpoint, by "service.namespace", each
+ * list in a stable order (the same registrations always give the same
+ * snapshot version). The snapshot merges them into the Service documents.
+ */
+export function endpointsByService(registrations: Iterable<ProxyRegistration>): Map<string, EndpointSpec[]> {
+  const byService = new Map<string, EndpointSpec[]>();
+  for (const entry of registrations) {
+    const key = `${entry.service}.${entry.namespace}`;
+    let list = byService.get(key);
+    if (list === undefined) byService.set(key, (list = []));
+    list.push({ address: entry.address, port: entry.port, labels: { ...entry.labels, version: entry.version } });
+  }
+  for (const list of byService.values()) list.sort(byAddress);
+  return byService;
+}
+
+/** Whether what peers see of a workload (its endpoint) differs; a plain re-registration changes nothing. */
+export function endpointChanged(a: ProxyRegistration, b: ProxyRegistration): boolean {
   if (a.service !== b.service || a.namespace !== b.namespace || a.version !== b.version || a.address !== b.address || a.port !== b.port) return true;
   const aKeys = Object.keys(a.labels);
   return aKeys.length !== Object.keys(b.labels).length || aKeys.some((k) => a.labels[k] !== b.labels[k]);

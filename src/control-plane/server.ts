@@ -13,11 +13,15 @@ import { BACKOFF_MAX_MS } from '../lib/backoff.js';
 import { TracemeshError, errorMessage, isTracemeshError, type ErrorCode } from '../lib/errors.js';
 import { checkApply, checkDelete, type SourceText } from './config-set.js';
 import { Distributor, type StreamSink } from './distributor.js';
-import { EndpointRegistry, type ProxyRegistration } from './endpoint-registry.js';
+import type { ProxyRegistration } from './endpoint-registry.js';
+import { mergeRows, peerRows, type ProxyStatusRow } from './group-status.js';
 import { DISCOVERY_ACK_PATH, DISCOVERY_STREAM_PATH, REGISTRY_PATH, parseAckRequest } from './protocol.js';
 import { parseRegistration, parseSources } from './requests.js';
+import type { ReplicaSet } from './replica-set.js';
+import { createReplication } from './replication.js';
 import { buildSnapshot } from './snapshot.js';
 import type { ConfigStore, StoreWatch } from './store/types.js';
+import type { WorkloadRegistry } from './workload-registry.js';
 
 export interface ControlPlaneOptions {
   readonly store: ConfigStore;
@@ -28,12 +32,20 @@ export interface ControlPlaneOptions {
   /** Registrations arriving together become one snapshot after this quiet time. */
   readonly coalesceMs: number;
   /**
-   * After start, snapshots go only to proxies that serve nothing for this
-   * long (Distributor.hold): long enough for every running proxy to find the
-   * control plane again and register its workload, so a restart never pushes
-   * a snapshot that lacks their endpoints. 0: no wait (a first start in tests).
+   * After a start that finds no registered workload, snapshots go only to
+   * proxies that serve nothing for this long (Distributor.hold): long enough
+   * for every running proxy to find the control plane again and register its
+   * workload, so a restart never pushes a snapshot that lacks their
+   * endpoints. With the directory store that is every start: its registry
+   * is in memory. With etcd, registrations outlive a replica (their leases
+   * are the proxies'), so a restarted replica finds them and holds nothing;
+   * only a start after the whole group was away past the registry TTL (or
+   * the first start, when nobody can lose anything) finds none.
+   * 0: no wait (a first start in tests).
    */
   readonly startupGraceMs: number;
+  /** Where the other replicas reach this one's API; default http://HOST:PORT as listened on (loopback for an unspecified host). */
+  readonly advertiseUrl?: string;
   readonly maxProxies: number;
   readonly log: (message: string) => void;
 }
@@ -73,18 +85,20 @@ function documentParams(params: unknown): { kind: string; namespace: string; nam
 const APPLY_ATTEMPTS = 5;
 
 export class ControlPlane {
-  readonly registry: EndpointRegistry;
+  readonly registry: WorkloadRegistry;
+  readonly replicas: ReplicaSet;
   readonly distributor: Distributor;
   private readonly app: FastifyInstance;
   private watch: StoreWatch | undefined;
-  private expiry: NodeJS.Timeout | undefined;
   private coalesce: NodeJS.Timeout | undefined;
   private grace: NodeJS.Timeout | undefined;
   private republishing: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: ControlPlaneOptions) {
-    this.registry = new EndpointRegistry({ ttlMs: options.registryTtlMs, maxProxies: options.maxProxies, now: Date.now });
+    const replication = createReplication(options.store, { registryTtlMs: options.registryTtlMs, maxProxies: options.maxProxies, log: options.log });
+    this.registry = replication.registry;
+    this.replicas = replication.replicas;
     this.distributor = new Distributor({ pingIntervalMs: options.pingIntervalMs, maxProxies: options.maxProxies, forgetDisconnectedMs: FORGET_DISCONNECTED_MS, now: Date.now });
     this.app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, requestTimeout: 30_000, keepAliveTimeout: 5_000, logger: false, forceCloseConnections: true });
     this.routes();
@@ -97,8 +111,9 @@ export class ControlPlane {
 
   async start(): Promise<void> {
     await this.options.store.start();
+    await this.registry.start();
     const snapshot = await this.options.store.list();
-    if (this.options.startupGraceMs > 0) {
+    if (this.options.startupGraceMs > 0 && this.registry.list().length === 0) {
       this.distributor.hold();
       this.grace = setTimeout(() => this.distributor.release(), this.options.startupGraceMs);
       this.grace.unref();
@@ -109,8 +124,6 @@ export class ControlPlane {
       onProblem: (err) => this.options.log(`config store ${this.options.store.location}: ${err.message}`),
     });
     this.registry.onChange(() => this.republishSoon());
-    this.expiry = setInterval(() => this.registry.expire(), Math.max(100, Math.floor(this.options.registryTtlMs / 3)));
-    this.expiry.unref();
     try {
       await this.app.listen({ host: this.options.host, port: this.options.port });
     } catch (err) {
@@ -118,18 +131,26 @@ export class ControlPlane {
       const why = code === 'EADDRINUSE' ? 'the address is in use (another control plane?)' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no interface has that address' : errorMessage(err);
       throw new TracemeshError('TM_ERR_CP_LISTEN', `cannot listen on ${this.options.host}:${this.options.port}: ${why}`, { cause: err });
     }
+    await this.replicas.announce(this.options.advertiseUrl ?? this.defaultUrl());
+  }
+
+  /** The API as the other replicas should call it, when not told (--advertise). */
+  private defaultUrl(): string {
+    const host = this.options.host === '0.0.0.0' || this.options.host === '::' || this.options.host === '' ? '127.0.0.1' : this.options.host;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
   /** Stops accepting, closes every stream and the store. Safe twice and before start. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      if (this.expiry !== undefined) clearInterval(this.expiry);
       if (this.coalesce !== undefined) clearTimeout(this.coalesce);
       if (this.grace !== undefined) clearTimeout(this.grace);
       this.watch?.stop();
       this.distributor.close();
       await this.app.close();
       await this.republishing;
+      await this.replicas.close();
+      await this.registry.close();
       await this.options.store.close();
     })();
     return this.stopping;
@@ -168,6 +189,9 @@ export class ControlPlane {
         if (!check.ok) return reply.code(400).send({ message: formatConfigIssues(check.issues), issues: check.issues });
         try {
           const result = await store.applySet({ put: check.put }, stored.revision);
+          // Published now rather than when the store's watch reports the write back (an fs.watch or etcd round trip);
+          // the watch's republish then finds the same version and sends nothing.
+          this.republish();
           return { ...result, message: `${check.put.length} document(s) applied` };
         } catch (err) {
           if (!isTracemeshError(err, 'TM_ERR_CP_STORE_CONFLICT') || attempt >= APPLY_ATTEMPTS) throw err;
@@ -200,33 +224,41 @@ export class ControlPlane {
         const check = checkDelete(stored, { kind, namespace, name });
         if (!check.ok) return reply.code(400).send({ message: `deleting ${kind} ${namespace}/${name} would leave an invalid configuration:\n${formatConfigIssues(check.issues)}`, issues: check.issues });
         try {
-          return await store.delete(kind, namespace, name, stored.revision);
+          const result = await store.delete(kind, namespace, name, stored.revision);
+          this.republish();
+          return result;
         } catch (err) {
           if (!isTracemeshError(err, 'TM_ERR_CP_STORE_CONFLICT') || attempt >= APPLY_ATTEMPTS) throw err;
         }
       }
     });
 
-    app.get('/api/v1/proxies', async () => {
+    // Every replica's proxies; ?scope=local: only those whose streams this replica holds (what peers ask each other).
+    app.get('/api/v1/proxies', async (request) => {
+      const local = (request.query as Record<string, string | undefined>)['scope'] === 'local';
       const registered = new Map(this.registry.list().map((p) => [p.id, p]));
-      const proxies = this.distributor.status().map((s) => ({ ...s, registration: registered.get(s.proxy) ?? null }));
-      return { version: this.distributor.currentVersion, held: this.distributor.held, proxies };
+      const self = this.options.advertiseUrl ?? this.defaultUrl();
+      const own: ProxyStatusRow[] = this.distributor.status().map((s) => ({ ...s, registration: registered.get(s.proxy) ?? null, replica: self }));
+      const answer = { version: this.distributor.currentVersion, held: this.distributor.held };
+      if (local) return { ...answer, proxies: own };
+      const peers = await peerRows(await this.replicas.peers());
+      return { ...answer, proxies: mergeRows([...own, ...peers.rows]), unreachable: peers.unreachable };
     });
 
     app.post(REGISTRY_PATH, async (request, reply) => {
       const registration: ProxyRegistration = parseRegistration(request.body);
-      this.registry.register(registration);
+      await this.registry.register(registration);
       return reply.code(200).send({ id: registration.id, ttlMs: this.options.registryTtlMs });
     });
 
     app.put(`${REGISTRY_PATH}/:id/heartbeat`, async (request, reply) => {
       const { id } = request.params as { id: string };
-      return this.registry.heartbeat(id) ? reply.code(204).send() : reply.code(404).send({ message: `no proxy ${id} is registered; register again` });
+      return (await this.registry.heartbeat(id)) ? reply.code(204).send() : reply.code(404).send({ message: `no proxy ${id} is registered; register again` });
     });
 
     app.delete(`${REGISTRY_PATH}/:id`, async (request, reply) => {
       const { id } = request.params as { id: string };
-      return this.registry.deregister(id) ? reply.code(204).send() : reply.code(404).send({ message: `no proxy ${id} is registered` });
+      return (await this.registry.deregister(id)) ? reply.code(204).send() : reply.code(404).send({ message: `no proxy ${id} is registered` });
     });
 
     app.post(DISCOVERY_ACK_PATH, async (request, reply) => {

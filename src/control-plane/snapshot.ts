@@ -5,10 +5,10 @@
  */
 import { canonicalIp } from '../config/service-schema.js';
 import type { EndpointSpec } from '../config/types.js';
-import type { EndpointRegistry } from './endpoint-registry.js';
 import type { ConfigDocument, JsonValue, StoreSnapshot } from './store/types.js';
+import type { WorkloadRegistry } from './workload-registry.js';
 
-export function buildSnapshot(stored: StoreSnapshot, registry: EndpointRegistry): ConfigDocument[] {
+export function buildSnapshot(stored: StoreSnapshot, registry: Pick<WorkloadRegistry, 'endpointsByService'>): ConfigDocument[] {
   const registered = registry.endpointsByService();
   return stored.documents.map(({ document }) => {
     if (document.kind !== 'Service') return document;

@@ -16,21 +16,36 @@ function millisFlag(args: ParsedArgs, flag: string, fallbackMs: number, minMs: n
   return ms;
 }
 
+/** `--advertise http://HOST:PORT`: only with --etcd (replicas exist only there). */
+function advertiseFlag(text: string | undefined, withEtcd: boolean): string | undefined {
+  if (text === undefined) return undefined;
+  if (!withEtcd) throw new TracemeshError('TM_ERR_CLI_USAGE', '--advertise needs --etcd (a control plane on a directory has no replicas to tell)');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--advertise: '${text}' is not a URL such as http://10.0.0.5:15010`);
+  }
+  if (url.protocol !== 'http:' || url.pathname !== '/' || url.search !== '' || url.hash !== '') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--advertise: '${text}' is not an http://HOST:PORT URL`);
+  return url.origin;
+}
+
 export const controlPlaneCommand: Command = {
   name: 'control-plane',
   summary: 'Run the control plane: config API, workload registry, config distribution to proxies',
-  usage: 'tracemesh control-plane [--config-dir DIR | --etcd URL[,URL…] [--etcd-prefix P]] [--port 15010] [--host 127.0.0.1]',
+  usage: 'tracemesh control-plane [--config-dir DIR | --etcd URL[,URL…] [--etcd-prefix P] [--advertise URL]] [--port 15010] [--host 127.0.0.1]',
   flags: {
     'config-dir': { type: 'string', valueName: 'DIR', description: `where the configuration is kept (default ${DEFAULT_CONFIG_DIR})` },
     etcd: { type: 'string', valueName: 'URL', description: 'keep the configuration in etcd instead (http://HOST:2379[,…]), shared by several control planes' },
-    'etcd-prefix': { type: 'string', valueName: 'PREFIX', description: 'with --etcd: the key prefix of the configuration (default /tracemesh/config/)' },
+    'etcd-prefix': { type: 'string', valueName: 'PREFIX', description: 'with --etcd: the key prefix of the configuration (default /tracemesh/config/); registrations and replicas go beside it (PREFIX-registry/, PREFIX-replicas/)' },
+    advertise: { type: 'string', valueName: 'URL', description: 'with --etcd: where the other replicas reach this one (default http://HOST:PORT, loopback when --host is 0.0.0.0)' },
     port: { type: 'string', valueName: 'PORT', description: 'REST API, registry and discovery streams', default: String(DEFAULT_PORT) },
     host: { type: 'string', valueName: 'ADDR', description: 'address to listen on (0.0.0.0 for proxies on other hosts)', default: '127.0.0.1' },
     'registry-ttl': { type: 'string', valueName: 'DURATION', description: 'a registered workload not heard from for this long is removed', default: '30s' },
     'startup-grace': {
       type: 'string',
       valueName: 'DURATION',
-      description: 'after start, proxies that already serve a configuration keep it this long while workloads register again (0s: none)',
+      description: 'after a start that finds no registered workload (always with --config-dir), proxies that already serve a configuration keep it this long while workloads register again (0s: none)',
       default: `${DEFAULT_CONTROL_PLANE_TIMING.startupGraceMs / 1000}s`,
     },
     'max-proxies': { type: 'string', valueName: 'N', description: 'registered workloads and remembered proxies at most', default: String(DEFAULT_MAX_PROXIES) },
@@ -45,6 +60,7 @@ export const controlPlaneCommand: Command = {
     const configDir = stringFlag(args, 'config-dir');
     const etcd = stringFlag(args, 'etcd');
     const etcdPrefix = stringFlag(args, 'etcd-prefix');
+    const advertiseUrl = advertiseFlag(stringFlag(args, 'advertise'), etcd !== undefined);
     const store = createConfigStore({
       ...(configDir === undefined ? {} : { configDir }),
       ...(etcd === undefined ? {} : { etcd }),
@@ -53,7 +69,7 @@ export const controlPlaneCommand: Command = {
     const log = (message: string): void => {
       io.stderr.write(`${new Date().toISOString()} control-plane: ${message}\n`);
     };
-    const controlPlane = new ControlPlane({ ...DEFAULT_CONTROL_PLANE_TIMING, store, host, port, registryTtlMs, startupGraceMs, maxProxies, log });
+    const controlPlane = new ControlPlane({ ...DEFAULT_CONTROL_PLANE_TIMING, store, host, port, registryTtlMs, startupGraceMs, maxProxies, log, ...(advertiseUrl === undefined ? {} : { advertiseUrl }) });
     try {
       await controlPlane.start();
     } catch (err) {

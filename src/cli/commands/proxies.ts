@@ -5,8 +5,18 @@ import type { Command } from '../command.js';
 import { booleanFlag } from '../flag-values.js';
 import { CONTROL_PLANE_FLAG, controlPlaneClientFromArgs, expectObject } from '../control-plane-client.js';
 
-/** One row of GET /api/v1/proxies: the stream's sync state and, while it lasts, the registration. */
-export type ProxyRow = ProxySyncStatus & { registration: ProxyRegistration | null };
+/**
+ * One row of GET /api/v1/proxies: the stream's sync state, while it lasts
+ * the registration, and the replica holding the stream (the control plane
+ * asked answers for every replica on its etcd).
+ */
+export type ProxyRow = ProxySyncStatus & { registration: ProxyRegistration | null; replica?: string };
+
+/** Replicas that did not answer the one asked: their proxies are missing from the list. */
+function unreachableLines(answer: Record<string, unknown>): string {
+  const list = Array.isArray(answer['unreachable']) ? (answer['unreachable'] as { id?: unknown; url?: unknown; message?: unknown }[]) : [];
+  return list.map((r) => `control-plane replica ${String(r.id)} at ${String(r.url)} did not answer (${String(r.message)}): the proxies connected to it are not listed\n`).join('');
+}
 
 const STATE_WORDS: Record<ProxySyncState, string> = { acked: 'ACK', nacked: 'NACK', connected: 'pending', disconnected: 'disconnected' };
 const MAX_REASON_CHARS = 120;
@@ -53,11 +63,12 @@ export const proxiesCommand: Command = {
     const proxies = (Array.isArray(answer['proxies']) ? (answer['proxies'] as ProxyRow[]) : []).slice();
     proxies.sort((a, b) => (a.proxy < b.proxy ? -1 : a.proxy > b.proxy ? 1 : 0));
     if (proxies.length === 0) {
-      io.stdout.write(`config version ${version}; no proxies have connected\n`);
+      io.stdout.write(`config version ${version}; no proxies have connected\n${unreachableLines(answer)}`);
       return 0;
     }
     io.stdout.write(`config version ${version}\n`);
     io.stdout.write(formatTable(['PROXY', 'SERVICE', 'VERSION', 'ADDRESS', 'SENT', 'ACKED', 'STATE', 'NACK REASON'], proxies.map(row)));
+    io.stdout.write(unreachableLines(answer));
     return 0;
   },
 };

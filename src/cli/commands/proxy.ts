@@ -53,17 +53,24 @@ function choiceFlag<T extends string>(args: ParsedArgs, flag: string, choices: r
   return text as T;
 }
 
+/** `--control-plane URL[,URL…]`: one control plane, or replicas tried in order; each an http://HOST:PORT URL. */
 function controlPlaneFlag(args: ParsedArgs): string | undefined {
   const text = stringFlag(args, 'control-plane');
   if (text === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(/^[a-z]+:\/\//.test(text) ? text : `http://${text}`);
-  } catch {
-    throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: '${text}' is not a URL such as http://127.0.0.1:15010`);
-  }
-  if (url.protocol !== 'http:' || url.pathname !== '/') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: '${text}' is not an http://HOST:PORT URL`);
-  return url.origin;
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .map((part) => {
+      let url: URL;
+      try {
+        url = new URL(/^[a-z]+:\/\//.test(part) ? part : `http://${part}`);
+      } catch {
+        throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: '${part}' is not a URL such as http://127.0.0.1:15010`);
+      }
+      if (url.protocol !== 'http:' || url.pathname !== '/') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--control-plane: '${part}' is not an http://HOST:PORT URL`);
+      return url.origin;
+    })
+    .join(',');
 }
 
 function advertiseFlag(args: ParsedArgs): { address: string; port: number } | undefined {
@@ -119,7 +126,7 @@ export const proxyCommand: Command = {
       valueName: 'POLICY',
       description: 'transparent: destinations no service claims pass through as TCP (allow-any, default) or are refused (registry-only)',
     },
-    'control-plane': { type: 'string', valueName: 'URL', description: 'take configuration from the control plane (http://HOST:15010), cached in --state-dir; --config documents serve until the first snapshot' },
+    'control-plane': { type: 'string', valueName: 'URL[,URL]', description: 'take configuration from the control plane (http://HOST:15010; several replicas separated by commas, tried in order), cached in --state-dir; --config documents serve until the first snapshot' },
     advertise: { type: 'string', valueName: 'ADDR:PORT', description: 'the endpoint registered with the control plane (default: the inbound listener in explicit mode, POD-IP:APP-PORT in transparent mode)' },
     'state-dir': { type: 'string', valueName: 'DIR', description: 'writable directory for what the proxy keeps on disk (default $TMPDIR/tracemesh-proxy-UID/SERVICE.NAMESPACE)' },
     host: { type: 'string', valueName: 'ADDR', description: 'address the inbound listener and admin server bind (default all: 0.0.0.0, or :: in transparent mode)' },

@@ -44,3 +44,15 @@ export class EtcdKeys {
     return { kind, namespace, name };
   }
 }
+
+/**
+ * Where a replica group keeps what is not configuration, beside its config
+ * prefix: `/tracemesh/config/` → `/tracemesh/config-registry/` (workload
+ * registrations) and `/tracemesh/config-replicas/` (the replicas' URLs).
+ * Siblings rather than children, so that reading the set (one range over
+ * the config prefix) and the config watch never carry them; one
+ * `--etcd-prefix` still separates everything of one mesh from another's.
+ */
+export function siblingPrefix(configPrefix: string, what: 'registry' | 'replicas'): string {
+  return `${configPrefix.slice(0, -1)}-${what}/`;
+}

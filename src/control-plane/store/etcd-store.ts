@@ -68,7 +68,9 @@ function positiveInteger(value: number | undefined, fallback: number, what: stri
 
 export class EtcdConfigStore implements ConfigStore {
   readonly location: string;
-  private readonly urls: readonly string[];
+  /** The client URLs and the key prefix: the registry and the replica list live beside the set (siblingPrefix). */
+  readonly urls: readonly string[];
+  readonly prefix: string;
   private readonly keys: EtcdKeys;
   private readonly startTimeoutMs: number;
   private readonly requestTimeoutMs: number;
@@ -85,6 +87,7 @@ export class EtcdConfigStore implements ConfigStore {
     this.urls = [...options.urls];
     this.location = this.urls.join(',');
     this.keys = new EtcdKeys(options.prefix ?? DEFAULT_ETCD_PREFIX);
+    this.prefix = this.keys.prefix;
     this.startTimeoutMs = positiveInteger(options.startTimeoutMs, DEFAULT_START_TIMEOUT_MS, 'startTimeoutMs');
     this.requestTimeoutMs = positiveInteger(options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs');
     this.maxTxnOps = positiveInteger(options.maxTxnOps, ETCD_DEFAULT_MAX_TXN_OPS, 'maxTxnOps');
