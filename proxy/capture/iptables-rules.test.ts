@@ -74,7 +74,7 @@ describe('planApply in a fresh namespace (what --dry-run prints)', () => {
     ]);
   });
 
-  it('TPROXY: mangle TPROXY with the mark for inbound, established-connection divert, policy routing, outbound stays nat REDIRECT', () => {
+  it('TPROXY: mangle TPROXY with the mark for inbound, established-connection divert, policy routing, outbound stays nat REDIRECT; marked connections (the proxy from a client address) exempt', () => {
     const plan = lines(planApply({ ...BASE, mode: 'tproxy', inboundPort: 25006, tproxyMark: 0x600, routeTable: 200 }, FRESH_STATE));
     expect(plan).toEqual([
       'iptables -t mangle -N TRACEMESH_INBOUND',
@@ -83,6 +83,7 @@ describe('planApply in a fresh namespace (what --dry-run prints)', () => {
       'iptables -t nat -N TRACEMESH_IN_REDIRECT',
       'iptables -t nat -N TRACEMESH_OUTBOUND',
       'iptables -t nat -N TRACEMESH_OUT_REDIRECT',
+      'iptables -t mangle -A TRACEMESH_INBOUND -p tcp -m mark --mark 0x600 -j RETURN',
       'iptables -t mangle -A TRACEMESH_INBOUND -p tcp -m tcp --dport 15000 -j RETURN',
       'iptables -t mangle -A TRACEMESH_INBOUND -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j TRACEMESH_DIVERT',
       'iptables -t mangle -A TRACEMESH_INBOUND -p tcp -j TRACEMESH_TPROXY',
@@ -90,11 +91,15 @@ describe('planApply in a fresh namespace (what --dry-run prints)', () => {
       'iptables -t mangle -A TRACEMESH_DIVERT -j ACCEPT',
       'iptables -t mangle -A TRACEMESH_TPROXY ! -d 127.0.0.1/32 -p tcp -j TPROXY --on-port 25006 --on-ip 0.0.0.0 --tproxy-mark 0x600/0xffffffff',
       'iptables -t nat -A TRACEMESH_IN_REDIRECT -p tcp -j REDIRECT --to-ports 25006',
+      // The proxy's connection from the client's address to its own pod address is not REDIRECTed back to it.
+      'iptables -t nat -A TRACEMESH_OUTBOUND -m mark --mark 0x600 -j RETURN',
       ...lines(planApply(BASE, FRESH_STATE)).filter((l) => l.startsWith('iptables -t nat -A TRACEMESH_OUT')),
       'ip route replace local 0.0.0.0/0 dev lo table 200',
       'ip rule add fwmark 0x600 lookup 200',
-      'iptables -t mangle -A PREROUTING -p tcp -m comment --comment tracemesh -j TRACEMESH_INBOUND',
+      // The save comes before the jump, which ends the chain for diverted and TPROXYed packets.
       'iptables -t mangle -A PREROUTING -p tcp -m mark --mark 0x600 -m comment --comment tracemesh -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff',
+      'iptables -t mangle -A PREROUTING -p tcp -m comment --comment tracemesh -j TRACEMESH_INBOUND',
+      // No `-o lo`: the app's reply to a remote client's address is first routed out of the pod; the restored mark reroutes it.
       'iptables -t mangle -A OUTPUT -p tcp -m connmark --mark 0x600 -m comment --comment tracemesh -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff',
       'iptables -t nat -A OUTPUT -p tcp -m comment --comment tracemesh -j TRACEMESH_OUTBOUND',
     ]);
@@ -209,6 +214,28 @@ describe('planApply against what is installed', () => {
     expect(plan).toContain("printf '%s\\n' '*nat' COMMIT | ip6tables-restore");
   });
 
+  it('hooks of one built-in chain listed out of order (save-mark after the jump, as an older tracemesh made them) are removed and added again in order', () => {
+    const options: CaptureOptions = { ...BASE, mode: 'tproxy' };
+    const installed = stateAfter(planApply(options, FRESH_STATE));
+    const mangle = installed[4]?.rules.mangle ?? [];
+    const save = mangle.find((l) => l.includes('--save-mark')) as string;
+    const jump = mangle.find((l) => l.startsWith('-A PREROUTING') && l.endsWith('-j TRACEMESH_INBOUND')) as string;
+    const swapped = mangle.map((l) => (l === save ? jump : l === jump ? save : l));
+    const plan = lines(planApply(options, { 4: { ...(installed[4] as FamilyState), rules: { nat: installed[4]?.rules.nat ?? [], mangle: swapped } } }));
+    const hooks = plan.filter((l) => / -[AD] PREROUTING /.test(l));
+    expect(hooks).toEqual([
+      `iptables -t mangle -D PREROUTING ${jump.slice('-A PREROUTING '.length)}`,
+      `iptables -t mangle -D PREROUTING ${save.slice('-A PREROUTING '.length)}`,
+      `iptables -t mangle ${save}`,
+      `iptables -t mangle ${jump}`,
+    ]);
+    // The OUTPUT hooks were in order and stay.
+    expect(plan.filter((l) => / -[AD] OUTPUT /.test(l))).toEqual([]);
+    // Applying again on the fixed order changes no hook.
+    const fixed = lines(planApply(options, installed));
+    expect(fixed.filter((l) => / -[AD] (PREROUTING|OUTPUT) /.test(l))).toEqual([]);
+  });
+
   it('a wanted hook listed twice is deleted once, the rule of ours with other options is replaced', () => {
     const hook = '-A OUTPUT -p tcp -m comment --comment tracemesh -j TRACEMESH_OUTBOUND';
     const state: CaptureState = {
@@ -255,8 +282,8 @@ describe('planCleanup', () => {
     const v4 = plan.filter((l) => l.startsWith('iptables') || (l.startsWith('ip ') && !l.startsWith('ip -6')) || l.endsWith('| iptables-restore'));
     expect(v4).toEqual([
       'iptables -t nat -D OUTPUT -p tcp -m comment --comment tracemesh -j TRACEMESH_OUTBOUND',
-      'iptables -t mangle -D PREROUTING -p tcp -m comment --comment tracemesh -j TRACEMESH_INBOUND',
       'iptables -t mangle -D PREROUTING -p tcp -m mark --mark 0x700 -m comment --comment tracemesh -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff',
+      'iptables -t mangle -D PREROUTING -p tcp -m comment --comment tracemesh -j TRACEMESH_INBOUND',
       'iptables -t mangle -D OUTPUT -p tcp -m connmark --mark 0x700 -m comment --comment tracemesh -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff',
       'iptables -t nat -F TRACEMESH_IN_REDIRECT',
       'iptables -t nat -F TRACEMESH_OUTBOUND',

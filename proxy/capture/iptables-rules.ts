@@ -18,15 +18,29 @@
  *     collector / control-plane address+port RETURN; --exclude-outbound-cidrs RETURN;
  *     --include-outbound-cidrs (default all) → TRACEMESH_OUT_REDIRECT (REDIRECT to 15001).
  * TPROXY (mangle, inbound only; outbound stays the nat chain above):
- *   PREROUTING -p tcp → TRACEMESH_INBOUND: admin port and exclusions RETURN;
+ *   PREROUTING -p tcp -m mark --mark MARK → CONNMARK --save-mark, then PREROUTING -p tcp →
+ *   TRACEMESH_INBOUND:
+ *     packets carrying the mark RETURN: the proxy's own connections to the app made from the
+ *       client's address (SO_MARK=MARK, see transparent-connect.ts), which loop through lo, and
+ *       the app's replies to them (mark restored below) — TPROXY would hand them to the proxy again;
+ *     admin port and exclusions RETURN;
  *     packets of established connections → TRACEMESH_DIVERT (set the mark, ACCEPT), so
- *     replies to sockets of the proxy with a non-local address route to lo;
+ *       replies to sockets of the proxy with a non-local address route to lo;
  *     new connections → TRACEMESH_TPROXY (TPROXY to the inbound port with the mark,
- *     never for 127.0.0.1: the proxy reaches the app there);
+ *     never for 127.0.0.1);
  *   `ip rule add fwmark MARK lookup TABLE` + `ip route replace local 0.0.0.0/0 dev lo table TABLE`;
- *   CONNMARK --save-mark in PREROUTING / --restore-mark in OUTPUT for packets carrying
- *   the mark, so an app's replies to a proxy connection made with SO_MARK=MARK from the
- *   client's address (original-src) route back to the proxy.
+ *   OUTPUT -p tcp -m connmark --mark MARK → CONNMARK --restore-mark.
+ *   The save sits before the jump because the jump ends the chain for every packet TRACEMESH_INBOUND
+ *   diverts or TPROXYs; the packets it must see are the marked ones that arrive over lo, so only
+ *   the proxy's original-source connections get the connection mark (a TPROXYed client
+ *   connection never does: its packets come in unmarked, and its replies must leave by eth0).
+ *   The restore is not limited to `-o lo`: the app's reply to the client's address is first
+ *   routed out of the pod (the client is remote), and it is the restored mark that reroutes it
+ *   through table TABLE to lo and the proxy's transparent socket. With `-o lo` it would leave
+ *   the pod and the proxy's connect would time out (checked in a namespace).
+ *   nat TRACEMESH_OUTBOUND starts with `-m mark --mark MARK -j RETURN`: the proxy's connection
+ *   from the client's address to its own pod address would otherwise match the loopback rule
+ *   and be REDIRECTed to its own inbound listener.
  * conntrack RELATED,ESTABLISHED rather than `-m socket --transparent`: TPROXY drops a
  * packet whose socket is not transparent, so the replies to the proxy's and the app's
  * own outbound connections must be diverted before they reach it.
@@ -35,7 +49,10 @@
  * - What the proxy's listeners must do: in TPROXY mode the inbound listener sets
  *   IP_TRANSPARENT, and connections the proxy makes to its own pod's address still
  *   arrive REDIRECTed (TRACEMESH_IN_REDIRECT, original destination by SO_ORIGINAL_DST).
- *   The proxy reaches the app on 127.0.0.1, which TPROXY never diverts.
+ *   The proxy reaches the app either on 127.0.0.1 (the app sees 127.0.0.1), which TPROXY
+ *   never diverts, or from the client's address to the pod's own address at the captured
+ *   port with SO_MARK=MARK (the app sees the client; transparent-connect.ts). A packet from
+ *   a non-local address to 127.0.0.1 is a martian, hence the pod address.
  * - The collector and control plane are excluded by address *and* port (`-d A/32 -p tcp
  *   --dport P`), not the whole address; names are resolved when the rules are built
  *   (every address of the name, each in its family).
@@ -186,13 +203,20 @@ function inboundExclusions(o: CaptureOptions): RuleSpec[] {
 
 function outboundRules(o: CaptureOptions, family: IpFamily): RuleSpec[] {
   const lo = LOOPBACK[family];
-  const rules: RuleSpec[] = [
+  const rules: RuleSpec[] = [];
+  if (o.mode === 'tproxy') {
+    rules.push({
+      spec: ['-m', 'mark', '--mark', formatMark(o.tproxyMark), '-j', 'RETURN'],
+      purpose: `the proxy's connections from a client's address (mark ${formatMark(o.tproxyMark)}) are never captured`,
+    });
+  }
+  rules.push(
     { spec: [...tcpPort(o.adminPort), '-j', 'RETURN'], purpose: `outbound: admin port ${o.adminPort} is never captured` },
     ...o.excludeOutboundPorts.map((range) => ({
       spec: [...tcpPort(range), '-j', 'RETURN'],
       purpose: `outbound: port ${formatPortRange(range)} is not captured (--exclude-outbound-ports)`,
     })),
-  ];
+  );
   const owners: Array<[string, number, string]> = [
     ['--uid-owner', o.proxyUid, 'UID'],
     ['--gid-owner', o.proxyGid, 'GID'],
@@ -270,6 +294,10 @@ function familyDesign(o: CaptureOptions, family: IpFamily): FamilyDesign {
       table: 'mangle',
       name: CHAINS.inbound,
       rules: [
+        {
+          spec: ['-p', 'tcp', '-m', 'mark', '--mark', mark, '-j', 'RETURN'],
+          purpose: `inbound: packets marked ${mark} (the proxy's connections from a client's address, and replies to them) are not captured again`,
+        },
         ...inboundExclusions(o),
         {
           spec: ['-p', 'tcp', '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', CHAINS.divert],
@@ -300,18 +328,19 @@ function familyDesign(o: CaptureOptions, family: IpFamily): FamilyDesign {
   return {
     chains: [...mangle, ...nat],
     hooks: [
-      { table: 'mangle', chain: 'PREROUTING', spec: ['-p', 'tcp', ...COMMENT, '-j', CHAINS.inbound], purpose: 'inbound TCP goes through TRACEMESH_INBOUND (mangle)' },
+      // Before the jump: TRACEMESH_INBOUND ends the chain for what it diverts or TPROXYs (see above).
       {
         table: 'mangle',
         chain: 'PREROUTING',
         spec: ['-p', 'tcp', '-m', 'mark', '--mark', mark, ...COMMENT, '-j', 'CONNMARK', '--save-mark', '--nfmask', '0xffffffff', '--ctmask', '0xffffffff'],
-        purpose: `keep the mark ${mark} of a connection made by the proxy as its connection mark`,
+        purpose: `keep the mark ${mark} of the proxy's connections from a client's address as their connection mark`,
       },
+      { table: 'mangle', chain: 'PREROUTING', spec: ['-p', 'tcp', ...COMMENT, '-j', CHAINS.inbound], purpose: 'inbound TCP goes through TRACEMESH_INBOUND (mangle)' },
       {
         table: 'mangle',
         chain: 'OUTPUT',
         spec: ['-p', 'tcp', '-m', 'connmark', '--mark', mark, ...COMMENT, '-j', 'CONNMARK', '--restore-mark', '--nfmask', '0xffffffff', '--ctmask', '0xffffffff'],
-        purpose: `replies on a connection marked ${mark} get the mark back, so they route to the proxy`,
+        purpose: `the app's replies on a connection marked ${mark} get the mark back, so they route to the proxy's socket`,
       },
       outboundHook,
     ],
@@ -329,13 +358,20 @@ function planFamily(o: CaptureOptions, family: IpFamily, design: FamilyDesign, c
   const present = new Set<string>();
 
   // Hooks first: a chain can only be deleted once nothing jumps to it. A wanted hook listed
-  // twice is kept once.
+  // twice is kept once; wanted hooks listed in another order than designed (in one built-in
+  // chain) are all removed and added again, since their order is part of what they do.
   for (const table of CAPTURE_TABLES) {
-    const wanted = new Set(design.hooks.filter((h) => h.table === table).map((h) => hookKey(h.chain, h.spec)));
-    for (const rule of listings[table].rules) {
-      if (!isOurHookRule(rule)) continue;
+    const designed = design.hooks.filter((h) => h.table === table).map((h) => hookKey(h.chain, h.spec));
+    const ours = listings[table].rules.filter(isOurHookRule);
+    const kept = new Set(ours.map((rule) => hookKey(rule.chain, rule.spec)).filter((key) => designed.includes(key)));
+    for (const chain of new Set(ours.map((rule) => rule.chain))) {
+      const listed = [...kept].filter((key) => key.startsWith(`${chain} `));
+      const inOrder = designed.filter((key) => kept.has(key) && key.startsWith(`${chain} `));
+      if (listed.join('\n') !== inOrder.join('\n')) for (const key of listed) kept.delete(key);
+    }
+    for (const rule of ours) {
       const key = `${table} ${hookKey(rule.chain, rule.spec)}`;
-      if (wanted.has(hookKey(rule.chain, rule.spec)) && !present.has(key)) {
+      if (kept.has(hookKey(rule.chain, rule.spec)) && !present.has(key)) {
         present.add(key);
         continue;
       }

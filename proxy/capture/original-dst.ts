@@ -1,7 +1,8 @@
 /**
  * Transparent capture's socket options, through the native addon (proxy/capture/native/capture.c,
  * built by `npm install` into <root>/build/Release): the original destination of a connection that
- * iptables REDIRECTed to us, and IP_TRANSPARENT for a TPROXY listener.
+ * iptables REDIRECTed to us, IP_TRANSPARENT for a TPROXY listener, and a transparent socket bound to
+ * a client's address for an upstream connection that keeps it (transparent-connect.ts).
  *
  * The addon loads lazily, on first use, so explicit mode never needs it; `loadCaptureAddon()` says
  * why it is unavailable (never built, the build's error, or the dlopen error).
@@ -27,6 +28,7 @@ interface CaptureAddon {
   originalDst(fd: number): OriginalDestination;
   setTransparent(fd: number): void;
   isTransparent(fd: number): boolean;
+  transparentSocket(family: 4 | 6, address: string, mark: number): number;
 }
 
 /** The native error: `code` is the errno name (ENOENT, EBADF, ENOPROTOOPT, ...). */
@@ -179,4 +181,20 @@ function describeAddress(server: net.Server): string {
   if (address === null) return '(not listening)';
   if (typeof address === 'string') return address;
   return `${address.address}:${address.port}`;
+}
+
+/**
+ * A new non-blocking TCP socket (its file descriptor, owned by the caller) with IP_TRANSPARENT /
+ * IPV6_TRANSPARENT and SO_MARK `mark` (0: none), bound to `address` port 0, not connected: the
+ * start of a connection that comes from an address this host does not own. Needs CAP_NET_ADMIN.
+ * Throws TM_ERR_CAPTURE_SOCKOPT naming the step that failed (EPERM without the capability).
+ */
+export function openTransparentSocket(family: 4 | 6, address: string, mark: number): number {
+  const native = addon();
+  try {
+    return native.transparentSocket(family, address, mark);
+  } catch (err) {
+    const hint = (err as NativeError).code === 'EPERM' ? ' (the proxy needs CAP_NET_ADMIN for IP_TRANSPARENT and SO_MARK)' : '';
+    throw sockoptError(err, `a transparent socket from ${address}${hint}`);
+  }
 }

@@ -1,56 +1,109 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+/**
+ * The collector reached over a real network: a workload pod sends spans with the OpenTelemetry
+ * SDK's OTLP/gRPC exporter across the mesh network's bridge (src/netns: a switch namespace and
+ * pods, nothing in the host's namespace) to a collector in the infra pod that listens on the
+ * infra pod's IPv4 address only. The spans are read back through the query API, forwarded to
+ * this process; an address the collector does not listen on refuses the workload.
+ *
+ * The collector runs as `tracemesh collector` compiled from the sources into a temp dir (what
+ * `npm run build` ships, without touching dist/): it has to run inside the infra pod.
+ */
+import { chmodSync, cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, getJson, startCollector } from '../support/collector-harness.js';
-import type { RunningCollector } from '../support/collector-harness.js';
-import { createVethNamespace } from '../support/netns.js';
-import type { VethNamespace } from '../support/netns.js';
+import { eventually, getJson } from '../support/collector-harness.js';
+import { createMeshNetwork } from '../../src/netns/mesh-network.js';
+import type { MeshNetwork, Pod } from '../../src/netns/mesh-network.js';
+import { assertRoot } from '../../src/netns/root-check.js';
 
-// Asynchronous on purpose: the collector runs in this process and must keep serving while the child sends.
-const execFileAsync = promisify(execFile);
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const NODE = process.execPath;
+const OTLP_GRPC_PORT = 4317;
+const API_PORT = 16686;
+const COLLECTOR_READY_MS = 60_000;
+const RUN_MS = 30_000;
 
-let ns: VethNamespace;
-let running: RunningCollector;
+/** The compiled CLI and the collector's data; removed in afterAll (or at exit). */
+const tempDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+let network: MeshNetwork;
+let infra: Pod;
+let apiUrl = '';
+
+function compileCli(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-collector-netns-'));
+  tempDirs.add(dir);
+  const configPath = path.join(REPO, 'tsconfig.json');
+  const config = ts.readConfigFile(configPath, ts.sys.readFile);
+  const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, REPO, undefined, configPath);
+  const program = ts.createProgram([path.join(REPO, 'src/cli/main.ts')], { ...parsed.options, outDir: dir, rootDir: REPO, noEmit: false, sourceMap: false, incremental: false });
+  const result = program.emit();
+  if (result.emitSkipped) {
+    const host = { getCanonicalFileName: (f: string) => f, getCurrentDirectory: () => REPO, getNewLine: () => '\n' };
+    throw new Error(`compiling tracemesh failed:\n${ts.formatDiagnostics(result.diagnostics, host)}`);
+  }
+  // What `npm run build` copies besides the JavaScript: the collector's DDL.
+  cpSync(path.join(REPO, 'collector/storage/sql'), path.join(dir, 'collector/storage/sql'), { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  chmodSync(dir, 0o755);
+  return dir;
+}
 
 beforeAll(async () => {
-  ns = createVethNamespace('tmc', 1);
-  // The collector listens only on the host end of the veth pair: the sender must cross it.
-  running = await startCollector({ host: ns.hostAddress });
+  assertRoot();
+  const buildDir = compileCli();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'tracemesh-collector-netns-data-'));
+  tempDirs.add(dataDir);
+  network = createMeshNetwork({ base: 'tmcol', pods: [{ name: 'app' }] });
+  infra = network.infra;
+  const collector = network.spawn('infra', {
+    command: NODE,
+    // Only the infra pod's IPv4 address: the workload must cross the bridge to it, and nothing else answers.
+    args: [path.join(buildDir, 'src/cli/main.js'), 'collector', '--data-dir', dataDir, '--host', infra.ipv4, '--api-port', String(API_PORT)],
+    label: 'infra:collector',
+  });
+  await collector.waitForLine(/^tracemesh collector ready: /, COLLECTOR_READY_MS);
+  apiUrl = (await network.forward('infra', API_PORT, infra.ipv4)).url;
 });
 
 afterAll(async () => {
-  await running?.stop();
-  ns?.remove();
+  try {
+    await network?.teardown();
+  } finally {
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+    tempDirs.clear();
+  }
 });
 
-describe('a workload in its own network namespace', () => {
-  it('sends spans across a veth pair to the collector with the SDK exporter', async () => {
+describe('a workload in a pod of the mesh network', () => {
+  it('sends spans across the bridge to the collector in the infra pod with the SDK exporter', async () => {
     const script = path.join(import.meta.dirname, 'fixtures', 'send-spans.mjs');
-    const url = `http://${ns.hostAddress}:${running.collector.grpc.port}`;
-    const { stdout } = await execFileAsync('ip', ['netns', 'exec', ns.name, process.execPath, script, url, '25', 'netns-svc'], {
-      encoding: 'utf8',
-      cwd: process.cwd(),
-      timeout: 30_000,
-    });
-    const traceId = stdout.trim();
+    const url = `http://${infra.ipv4}:${OTLP_GRPC_PORT}`;
+    const result = await network.run('app', { command: NODE, args: [script, url, '25', 'netns-svc'], cwd: REPO, timeoutMs: RUN_MS });
+    expect(result.code, result.stderr).toBe(0);
+    const traceId = result.stdout.trim();
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
-    const apiUrl = `http://${ns.hostAddress}:${running.collector.apiPort}`;
     const trace = await eventually(async () => {
       const res = await getJson<{ spans: Array<{ serviceName: string }> }>(`${apiUrl}/api/v1/traces/${traceId}`);
       return res.status === 200 && res.body.spans.length === 25 ? res.body : undefined;
-    }, 'the trace sent from the namespace');
+    }, 'the trace sent from the app pod');
     expect(new Set(trace.spans.map((s) => s.serviceName))).toEqual(new Set(['netns-svc']));
   });
 
-  it('is not reachable from the namespace on an address it does not listen on', async () => {
-    const probe = `require('net').connect(${running.collector.grpc.port}, '${ns.nsAddress}').on('connect', () => process.exit(0)).on('error', () => process.exit(3))`;
-    let code: unknown = 0;
-    try {
-      await execFileAsync('ip', ['netns', 'exec', ns.name, process.execPath, '-e', probe], { timeout: 10_000 });
-    } catch (err) {
-      code = (err as { code?: unknown }).code;
-    }
-    expect(code).toBe(3);
+  it('is not reachable from the pod on an address it does not listen on', async () => {
+    const probe = (host: string): string =>
+      `require('net').connect(${OTLP_GRPC_PORT}, '${host}').on('connect', () => process.exit(0)).on('error', () => process.exit(3))`;
+    // The infra pod's IPv6 address: the same pod, the same port, not the address the collector bound.
+    const refused = await network.run('app', { command: NODE, args: ['-e', probe(infra.ipv6)], timeoutMs: RUN_MS });
+    expect(refused.code).toBe(3);
+    // The control: the address it listens on accepts the same probe.
+    const accepted = await network.run('app', { command: NODE, args: ['-e', probe(infra.ipv4)], timeoutMs: RUN_MS });
+    expect(accepted.code).toBe(0);
   });
 });

@@ -67,6 +67,17 @@ describe('tracemesh iptables --dry-run', () => {
     expect(lines).toContain('ip6tables -t nat -A TRACEMESH_OUTBOUND -d fd00::9/128 -p tcp -m tcp --dport 4317 -j RETURN');
     expect(lines).toContain('iptables -t nat -A TRACEMESH_OUTBOUND -d 127.0.0.3/32 -p tcp -m tcp --dport 443 -j RETURN');
     expect(lines.filter((l) => l.includes('4317'))).toHaveLength(1);
+    // CONNMARK: the save before the jump that ends the chain, the restore on every output interface.
+    for (const tool of ['iptables', 'ip6tables']) {
+      const save = lines.indexOf(`${tool} -t mangle -A PREROUTING -p tcp -m mark --mark 0x539 -m comment --comment tracemesh -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff`);
+      const jump = lines.indexOf(`${tool} -t mangle -A PREROUTING -p tcp -m comment --comment tracemesh -j TRACEMESH_INBOUND`);
+      expect(save).toBeGreaterThanOrEqual(0);
+      expect(jump).toBeGreaterThan(save);
+      expect(lines).toContain(`${tool} -t mangle -A OUTPUT -p tcp -m connmark --mark 0x539 -m comment --comment tracemesh -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff`);
+      // The proxy's connections from client addresses (SO_MARK 0x539) are neither TPROXYed nor REDIRECTed back to it.
+      expect(lines).toContain(`${tool} -t mangle -A TRACEMESH_INBOUND -p tcp -m mark --mark 0x539 -j RETURN`);
+      expect(lines).toContain(`${tool} -t nat -A TRACEMESH_OUTBOUND -m mark --mark 0x539 -j RETURN`);
+    }
   });
 
   it('--include-outbound-cidrs and --exclude-outbound-cidrs are printed as iptables will list them', async () => {

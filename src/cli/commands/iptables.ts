@@ -162,7 +162,7 @@ export const iptablesCommand: Command = {
     collector: { type: 'string', valueName: 'HOST:PORT', description: "the collector the proxy exports to; that address and port are never captured ('none' for no collector)" },
     'control-plane': { type: 'string', valueName: 'URL', description: 'the control plane the proxy talks to; its address and port are never captured' },
     ipv6: { type: 'string', valueName: 'WHEN', description: 'ip6tables rules too: auto (when an interface that is up has a global or ULA IPv6 address), on, off', default: 'auto' },
-    'tproxy-mark': { type: 'string', valueName: 'MARK', description: 'fwmark for TPROXY policy routing', default: '0x539' },
+    'tproxy-mark': { type: 'string', valueName: 'MARK', description: 'fwmark for TPROXY policy routing; also the SO_MARK of the proxy\'s connections from client addresses, which the rules exempt and route back', default: '0x539' },
     'route-table': { type: 'string', valueName: 'N', description: 'route table for TPROXY (local default dev lo); every ip rule looking it up is ours', default: '133' },
     'dry-run': { type: 'boolean', description: 'print the commands, one per line, instead of running them: an apply as planned for a namespace without our rules; with --cleanup, what would be removed now' },
     cleanup: { type: 'boolean', description: 'remove our chains, our rules in built-in chains and our ip rules and routes; nothing else' },
