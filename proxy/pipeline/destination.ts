@@ -4,11 +4,28 @@
  * request only `pick` and `recordOutcome` run.
  *
  * pick = the usable endpoints (not ejected by outlier detection, not failing
- * active health checks) → the policy's balancer. The usable list is a cached
- * array rebuilt only when the destination's shared generation (TrafficState)
- * moved, so the balancer's tables (the hash ring) are rebuilt only then. No
- * usable endpoint → undefined (503 UH); there is no panic mode that would
- * send to unhealthy endpoints.
+ * the policy's active health check) → the policy's balancer. The usable list
+ * is a cached array rebuilt only when the destination's ejection generation
+ * (DestinationTrafficState) or the health checks' generation
+ * (HealthCheckPool) moved, and replaced only when the set really changed, so
+ * the balancer's tables (the hash ring) are rebuilt only then.
+ *
+ * Panic mode, as Envoy's healthy_panic_threshold (default 50 %): when fewer
+ * than that share of the endpoints are usable (100 × usable < threshold ×
+ * endpoints), the balancer gets ALL the endpoints, unhealthy and ejected
+ * included: a mass failure of checks or a mass ejection is more likely the
+ * checks' fault than every endpoint's, and some answers beat 503 UH for
+ * everyone. `status().panic` and `lastPickPanicked` say so. Threshold 0
+ * turns it off (no usable endpoint → undefined → 503 UH). Consistency with
+ * outlier detection: ejections alone never cause panic while
+ * maxEjectionPercent ≤ 100 − threshold (Istio's default 10 %, any value up
+ * to 50 % with the default threshold), except for a one-endpoint
+ * destination, whose one allowed ejection (outlier-detection.ts) leaves 0 %
+ * usable: it keeps receiving traffic, as in Envoy. Panic needs a larger
+ * maxEjectionPercent or health-check failures on top of ejections. Our
+ * configuration has no field for the threshold yet (Istio's
+ * outlierDetection.minHealthPercent, default 0 there); it is a dependency of
+ * the builder (TrafficConfigDeps.panicThresholdPercent).
  *
  * The endpoints are the cluster's own ClusterEndpoint objects (filtered by
  * the subset's labels), so the live counters the protocol paths keep with
@@ -20,11 +37,14 @@
 import type { TrafficPolicy } from '../../src/config/types.js';
 import type { Cluster, ClusterEndpoint } from '../clusters/types.js';
 import { createBalancer, type Balancer } from './balancer.js';
-import { startHealthChecks, type HealthChecker } from './health-check.js';
+import { HealthCheckPool, type HealthVerdict } from './health-check.js';
 import { createDestinationLimits } from './limits.js';
 import { OutlierDetector, type OutlierListener } from './outlier-detection.js';
 import { DestinationTrafficState, type EndpointTrafficState, type LimitCounters, type TrafficState } from './traffic-state.js';
 import type { AttemptOutcome, Destination, DestinationLimits, DestinationStatus, EndpointStatus, RequestFacts } from './types.js';
+
+/** Envoy's default healthy_panic_threshold, in percent of a destination's endpoints. */
+export const DEFAULT_PANIC_THRESHOLD_PERCENT = 50;
 
 /** The policy of a service without a DestinationPolicy: round robin, no limits, no checks. */
 export const DEFAULT_TRAFFIC_POLICY: TrafficPolicy = {
@@ -56,6 +76,8 @@ export interface DestinationDeps {
   readonly onEjection: OutlierListener | undefined;
   /** Start the policy's active health checks (false in tests that do not want timers). */
   readonly healthChecks: boolean;
+  /** Balance over all endpoints when fewer than this percent are usable; 0: never (default DEFAULT_PANIC_THRESHOLD_PERCENT). */
+  readonly panicThresholdPercent?: number;
 }
 
 /** The name spans, metrics and the admin page use: "reviews.default:9080" or "reviews.default:9080|v2". */
@@ -73,14 +95,22 @@ export class TrafficDestination implements Destination {
   readonly endpoints: readonly ClusterEndpoint[];
   readonly limits: DestinationLimits;
   readonly policy: TrafficPolicy;
+  lastPickPanicked = false;
   private readonly shared: DestinationTrafficState;
   private readonly states: readonly EndpointTrafficState[];
+  /** Index-aligned with endpoints; empty when the policy has no active check (or checks are off). */
+  private readonly verdicts: readonly HealthVerdict[];
+  private readonly healthPool: HealthCheckPool | undefined;
   private readonly indexOf = new Map<ClusterEndpoint, number>();
   private readonly balancer: Balancer;
   private readonly outlier: OutlierDetector | undefined;
-  private readonly health: HealthChecker | undefined;
+  private readonly panicThresholdPercent: number;
   private usable: readonly ClusterEndpoint[] = [];
+  private panic = false;
+  private panicPicks = 0;
   private usableGeneration = -1;
+  private usableHealthGeneration = -1;
+  private closed = false;
 
   constructor(
     readonly cluster: Cluster,
@@ -93,6 +123,7 @@ export class TrafficDestination implements Destination {
     this.policy = policy;
     this.endpoints = subset === '' ? cluster.endpoints : cluster.endpoints.filter((endpoint) => hasLabels(endpoint, labels));
     this.shared = deps.state?.destination(this.name) ?? new DestinationTrafficState();
+    this.panicThresholdPercent = deps.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD_PERCENT;
     const states: EndpointTrafficState[] = [];
     const keys: string[] = [];
     for (let i = 0; i < this.endpoints.length; i++) {
@@ -102,32 +133,32 @@ export class TrafficDestination implements Destination {
       keys.push(endpoint.key);
     }
     this.states = states;
-    if (policy.healthCheck === null) {
-      // A version without checks must not keep endpoints out on an older version's verdict.
-      for (const state of states) resetHealth(state, this.shared);
-    }
     this.limits = createDestinationLimits(policy.connectionPool, this.shared.limits, deps.now);
     this.balancer = createBalancer(policy.loadBalancer, policy.endpointWeights, deps.random);
     this.outlier =
       policy.outlierDetection === null
         ? undefined
         : new OutlierDetector({ spec: policy.outlierDetection, destination: this.name, keys, states, shared: this.shared, now: deps.now, onEvent: deps.onEjection });
-    this.health =
-      policy.healthCheck === null || !deps.healthChecks || states.length === 0
-        ? undefined
-        : startHealthChecks({
-            spec: policy.healthCheck,
-            endpoints: this.endpoints,
-            states,
-            shared: this.shared,
-            authority: `${cluster.service}.${cluster.namespace}:${cluster.port.port}`,
-            random: deps.random,
-          });
+    // One probe per endpoint and check, shared with every destination (and version) checking the same.
+    const check = policy.healthCheck;
+    const verdicts: HealthVerdict[] = [];
+    if (check !== null && deps.healthChecks && this.endpoints.length > 0) {
+      this.healthPool = deps.state?.healthChecks ?? new HealthCheckPool();
+      const authority = `${cluster.service}.${cluster.namespace}:${cluster.port.port}`;
+      for (const endpoint of this.endpoints) {
+        verdicts.push(this.healthPool.acquire({ address: endpoint.address, port: endpoint.port, key: endpoint.key, authority }, check, deps.random));
+      }
+    }
+    this.verdicts = verdicts;
   }
 
   pick(facts: RequestFacts | undefined, exclude: ClusterEndpoint | undefined): ClusterEndpoint | undefined {
     this.outlier?.refresh();
-    if (this.usableGeneration !== this.shared.generation) this.rebuildUsable();
+    if (this.usableGeneration !== this.shared.generation || (this.healthPool !== undefined && this.usableHealthGeneration !== this.healthPool.generation)) {
+      this.rebuildUsable();
+    }
+    this.lastPickPanicked = this.panic;
+    if (this.panic) this.panicPicks++;
     return this.balancer.pick(this.usable, facts, exclude);
   }
 
@@ -148,17 +179,19 @@ export class TrafficDestination implements Destination {
 
   status(): DestinationStatus {
     this.outlier?.refresh();
+    this.rebuildUsable();
     const endpoints: EndpointStatus[] = [];
     for (let i = 0; i < this.endpoints.length; i++) {
       const endpoint = this.endpoints[i]!;
       const state = this.states[i]!;
+      const verdict = this.verdicts[i];
       const ejected = this.outlier !== undefined && state.ejected;
       endpoints.push({
         endpoint: endpoint.key,
-        healthy: state.healthy,
+        healthy: verdict === undefined || verdict.healthy,
         ejectedUntilMs: ejected ? state.ejectedUntilMs : 0,
         ejections: state.ejections,
-        lastCheckFailure: state.lastCheckFailure,
+        lastCheckFailure: verdict === undefined ? '' : verdict.probe.lastCheckFailure,
         activeRequests: endpoint.activeRequests,
       });
     }
@@ -171,30 +204,42 @@ export class TrafficDestination implements Destination {
       connections: counters.connections,
       activeRetries: counters.retries,
       endpoints,
+      panic: this.panic,
+      panicPicks: this.panicPicks,
     };
   }
 
-  /** Stops this version's timers (outlier interval, health checks); the state stays. */
+  /** Stops this version's timers (outlier interval) and releases its health checks; the state stays. Safe twice. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.outlier?.close();
-    this.health?.close();
+    if (this.healthPool !== undefined) for (const verdict of this.verdicts) this.healthPool.release(verdict);
   }
 
   private rebuildUsable(): void {
     this.usableGeneration = this.shared.generation;
+    this.usableHealthGeneration = this.healthPool === undefined ? -1 : this.healthPool.generation;
     const outlier = this.outlier !== undefined;
+    const all = this.endpoints;
     const usable: ClusterEndpoint[] = [];
-    for (let i = 0; i < this.endpoints.length; i++) if (this.states[i]!.usable(outlier)) usable.push(this.endpoints[i]!);
-    this.usable = usable;
+    for (let i = 0; i < all.length; i++) {
+      const verdict = this.verdicts[i];
+      if ((outlier && this.states[i]!.ejected) || (verdict !== undefined && !verdict.healthy)) continue;
+      usable.push(all[i]!);
+    }
+    this.panic = usable.length < all.length && 100 * usable.length < this.panicThresholdPercent * all.length;
+    const next = this.panic || usable.length === all.length ? all : usable;
+    // Same set, same array: the balancer keeps its tables (ring, weights, round-robin position).
+    if (!sameEndpoints(next, this.usable)) this.usable = next;
   }
 }
 
-function resetHealth(state: EndpointTrafficState, shared: DestinationTrafficState): void {
-  if (!state.healthy) shared.generation++;
-  state.healthy = true;
-  state.checkFailures = 0;
-  state.checkSuccesses = 0;
-  state.lastCheckFailure = '';
+function sameEndpoints(a: readonly ClusterEndpoint[], b: readonly ClusterEndpoint[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export function createDestination(cluster: Cluster, options: DestinationOptions, deps: DestinationDeps): TrafficDestination {

@@ -94,6 +94,19 @@ describe('outlier detection', () => {
     expect(never.picked(40).size).toBe(3);
   });
 
+  it('an ejection whose time is up does not count against maxEjectionPercent before the next pick or sweep', () => {
+    // Two endpoints, 50 %: one ejection at a time. A's ends at +1 s; B's
+    // failures are recorded after that (an attempt that was in flight) with
+    // no pick in between: B must be ejected, not refused as an overflow.
+    const { destination, clock, events, picked } = setup(2, { maxEjectionPercent: 50 });
+    const [a, b] = destination.endpoints;
+    for (let i = 0; i < 3; i++) destination.recordOutcome(a!, '5xx');
+    clock.now += 1_000;
+    for (let i = 0; i < 3; i++) destination.recordOutcome(b!, '5xx');
+    expect(events.map((e) => `${e.kind} ${e.endpoint}`)).toEqual(['ejected 127.0.0.1:7001', 'unejected 127.0.0.1:7001', 'ejected 127.0.0.1:7002']);
+    expect(picked()).toEqual(new Set([7001]));
+  });
+
   it('the interval sweep un-ejects and lowers the multiplier of an endpoint that stayed back a base ejection time', () => {
     const { destination, clock, state } = setup(2);
     const ep = destination.endpoints[0]!;
@@ -111,13 +124,14 @@ describe('outlier detection', () => {
 
   it('ejections survive a configuration swap: the next version shares the state by name', () => {
     const state = new TrafficState();
-    const first = setup(3, {}, state);
+    // Four endpoints: two ejected leave 50 %, not below the panic threshold.
+    const first = setup(4, {}, state);
     for (let i = 0; i < 3; i++) first.destination.recordOutcome(first.destination.endpoints[0]!, '5xx');
-    const second = setup(3, {}, state); // new cluster and endpoint objects, same names
-    expect(second.picked()).toEqual(new Set([7002, 7003]));
+    const second = setup(4, {}, state); // new cluster and endpoint objects, same names
+    expect(second.picked()).toEqual(new Set([7002, 7003, 7004]));
     // An attempt of the old version ending now still counts for the new one.
     for (let i = 0; i < 3; i++) first.destination.recordOutcome(first.destination.endpoints[1]!, '5xx');
-    expect(second.picked()).toEqual(new Set([7003]));
+    expect(second.picked()).toEqual(new Set([7003, 7004]));
   });
 
   it('without outlier detection nothing is ejected', () => {

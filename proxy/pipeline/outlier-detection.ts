@@ -18,12 +18,20 @@
  *   injected clock is exact in tests.
  * - maxEjectionPercent: an ejection happens while (ejected + 1) / endpoints
  *   ≤ maxEjectionPercent, and — Envoy's always_eject_one_host, which gRPC's
- *   outlier detection also follows — the first ejection is always allowed
+ *   outlier detection follows too — the first ejection is always allowed
  *   when the percent is above 0, so the default 10 % still protects a
  *   service of fewer than ten endpoints. 0 % never ejects. An ejection
  *   refused by the percent is reported as an `overflow` event (Envoy's
  *   ejections_overflow) and the counters are kept, so the endpoint is
- *   ejected at its next failure once room is made.
+ *   ejected at its next failure once room is made. Ejections whose time is
+ *   up are ended before a failure is counted, so they never take up room.
+ *   (Envoy's architecture docs: "if no hosts have been ejected, Envoy will
+ *   eject the host immediately"; recent versions make that the
+ *   always_eject_one_host option. We keep it on.)
+ * - Panic (destination.ts): with maxEjectionPercent ≤ 100 − the panic
+ *   threshold (50 % by default), ejections alone leave enough endpoints to
+ *   stay out of panic mode, except the one allowed ejection of a
+ *   one-endpoint destination, which then still gets traffic (as in Envoy).
  */
 import type { OutlierDetection } from '../../src/config/types.js';
 import type { DestinationTrafficState, EndpointTrafficState } from './traffic-state.js';
@@ -85,6 +93,11 @@ export class OutlierDetector {
       state.consecutiveGateway = 0;
       return;
     }
+    // An ejection whose time is up ends before this failure counts: the
+    // endpoint's own failure is counted again, and it no longer takes up
+    // maxEjectionPercent's room (an attempt in flight may end before any pick
+    // or sweep un-ejected it).
+    this.refresh();
     if (state.ejected) return; // attempts started before the ejection still end; they do not extend it
     const spec = this.options.spec;
     if (outcome === '5xx') state.consecutiveGateway = 0;

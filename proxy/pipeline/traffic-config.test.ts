@@ -126,6 +126,22 @@ describe('createTrafficConfig', () => {
     expect(state.peek('reviews.default:9080|v2')).toBeDefined();
   });
 
+  it('applies the panic threshold it is given to every destination (default 50 %, 0: off)', () => {
+    for (const [threshold, expected] of [[undefined, [7001, 7002, 7003]], [0, [7003]]] as const) {
+      // Least request's draws cycle through all three endpoints: 0.1/0.5 → 7001, 0.9/0.1 → 7003, 0.5/0.9 → 7002.
+      let draw = 0;
+      const random = () => [0.1, 0.5, 0.9][draw++ % 3]!;
+      const traffic = createTrafficConfig(meshConfig(), 'v1', new TrafficState(), { healthChecks: false, random, ...(threshold === undefined ? {} : { panicThresholdPercent: threshold }) });
+      built.push(traffic);
+      const reviews = traffic.registry.resolve('reviews', 9080)!;
+      const whole = traffic.destination(reviews, '')!;
+      for (const endpoint of reviews.endpoints.slice(0, 2)) for (let i = 0; i < 2; i++) whole.recordOutcome(endpoint, '5xx');
+      // 1 of 3 usable (33 %).
+      expect([...new Set(Array.from({ length: 30 }, () => whole.pick(FACTS, undefined)!.port))].sort()).toEqual(expected);
+      expect(whole.status?.().panic).toBe(threshold === undefined);
+    }
+  });
+
   it('gives a cluster outside the configuration a default destination with state of its own', () => {
     const state = new TrafficState();
     const traffic = build(state);

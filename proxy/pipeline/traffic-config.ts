@@ -3,7 +3,10 @@
  * MeshConfig and swapped whole: the registry, one Destination per cluster
  * (the whole service, subset '') and per cluster × subset of the service's
  * DestinationPolicy, the route table and the rate limiter. What must outlive
- * the swap lives in the TrafficState passed in.
+ * the swap lives in the TrafficState passed in, the active health checks
+ * included: destinations of a new version acquire the same probes (one per
+ * endpoint and check, whichever destinations share the endpoint), and
+ * close() releases this version's hold on them.
  *
  * Building a version also prunes the state to it (TrafficState.retain): call
  * this for the version being applied, then close() the previous config once
@@ -13,7 +16,7 @@
 import type { DestinationPolicySpec, MeshConfig } from '../../src/config/types.js';
 import { createStaticRegistry } from '../clusters/static-registry.js';
 import type { Cluster } from '../clusters/types.js';
-import { createDestination, DEFAULT_TRAFFIC_POLICY, TrafficDestination, type DestinationDeps } from './destination.js';
+import { createDestination, DEFAULT_PANIC_THRESHOLD_PERCENT, DEFAULT_TRAFFIC_POLICY, TrafficDestination, type DestinationDeps } from './destination.js';
 import type { OutlierListener } from './outlier-detection.js';
 import { createRateLimiter } from './rate-limit.js';
 import { createRouteTable } from './route-table.js';
@@ -36,6 +39,12 @@ export interface TrafficConfigDeps {
   readonly onEjection?: OutlierListener;
   /** Run the policies' active health checks (default true; tests that build configs without wanting timers pass false). */
   readonly healthChecks?: boolean;
+  /**
+   * Envoy's healthy_panic_threshold for every destination (default 50, 0:
+   * off): below this percent of usable endpoints, balance over all of them
+   * (destination.ts). Not in the configuration's schema yet.
+   */
+  readonly panicThresholdPercent?: number;
 }
 
 class BuiltTrafficConfig implements TrafficConfig {
@@ -96,7 +105,14 @@ function policyKey(name: string, namespace: string): string {
 export function createTrafficConfig(config: MeshConfig, version: string, state: TrafficState, deps: TrafficConfigDeps = {}): TrafficConfig {
   const random = deps.random ?? Math.random;
   const now = deps.now ?? Date.now;
-  const destinationDeps: DestinationDeps = { state, random, now, onEjection: deps.onEjection, healthChecks: deps.healthChecks ?? true };
+  const destinationDeps: DestinationDeps = {
+    state,
+    random,
+    now,
+    onEjection: deps.onEjection,
+    healthChecks: deps.healthChecks ?? true,
+    panicThresholdPercent: deps.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD_PERCENT,
+  };
   const registry = createStaticRegistry(config.services, version);
 
   // The validation rejects two policies for one service; should one slip through, the first wins.
@@ -118,7 +134,7 @@ export function createTrafficConfig(config: MeshConfig, version: string, state: 
   for (const destination of destinations) retained.set(destination.name, destination.endpoints.map((endpoint) => endpoint.key));
   state.retain(retained);
 
-  const foreignDeps: DestinationDeps = { state: undefined, random, now, onEjection: undefined, healthChecks: false };
+  const foreignDeps: DestinationDeps = { ...destinationDeps, state: undefined, onEjection: undefined, healthChecks: false };
   const built = new BuiltTrafficConfig(version, registry, destinations, foreignDeps);
   built.routes = createRouteTable(config.routes ?? [], registry, (cluster, subset) => built.destination(cluster, subset), random);
   built.rateLimits = createRateLimiter(config.rateLimits ?? [], state.rateLimitBuckets, deps.now);

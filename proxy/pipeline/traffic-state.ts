@@ -2,8 +2,8 @@
  * What traffic management must remember across configuration versions: a
  * TrafficConfig is rebuilt whole on every swap, but an ejected endpoint stays
  * ejected, a failing health check stays failing, requests in flight from the
- * old version still end on the same limit counters, and token buckets keep
- * their tokens. One TrafficState lives as long as the proxy; the configs
+ * old version still end on the same limit counters, token buckets keep
+ * their tokens, and a health check keeps running without a restart. One TrafficState lives as long as the proxy; the configs
  * built from it look their entries up by name (destination name, endpoint
  * key), never by object identity, because every version has new objects.
  *
@@ -15,9 +15,14 @@
  * such entries is bounded by the destinations of the versions that still
  * have work in flight.
  */
+import { HealthCheckPool } from './health-check.js';
 import { RateLimitBuckets } from './rate-limit.js';
 
-/** Passive (outlier detection) and active (health check) state of one endpoint of one destination. */
+/**
+ * Passive health (outlier detection) of one endpoint of one destination.
+ * Active health is not here: one check runs per endpoint and check, shared
+ * by every destination containing the endpoint (HealthCheckPool).
+ */
 export class EndpointTrafficState {
   // Outlier detection (Envoy's DetectorHostMonitor).
   consecutive5xx = 0;
@@ -29,17 +34,6 @@ export class EndpointTrafficState {
   ejections = 0;
   /** -1: never un-ejected. */
   unejectedAtMs = -1;
-  // Active health checking; a new endpoint starts healthy (see health-check.ts).
-  healthy = true;
-  checkSuccesses = 0;
-  checkFailures = 0;
-  /** Why the last failed check failed; '' after a success. */
-  lastCheckFailure = '';
-
-  /** Usable for new requests: not ejected (when outlier detection applies) and healthy. */
-  usable(outlierDetection: boolean): boolean {
-    return this.healthy && !(outlierDetection && this.ejected);
-  }
 }
 
 /** DestinationLimits' counters (limits.ts); shared by every version's Destination of the same name. */
@@ -63,8 +57,8 @@ export class DestinationTrafficState {
   readonly endpoints = new Map<string, EndpointTrafficState>();
   readonly limits = new LimitCounters();
   /**
-   * Bumped whenever an endpoint's usability changes (ejected, un-ejected,
-   * health flipped). Every Destination object of this name, old versions'
+   * Bumped whenever an endpoint's ejection changes (ejected, un-ejected;
+   * health flips bump HealthCheckPool.generation). Every Destination object of this name, old versions'
    * included, compares it with the one its usable list was built at, so an
    * ejection recorded by an in-flight request of the old version shows in
    * the new version's picks too.
@@ -88,6 +82,8 @@ export type RetainedNames = ReadonlyMap<string, readonly string[]>;
 
 export class TrafficState {
   private readonly destinations = new Map<string, DestinationTrafficState>();
+  /** The active health checks, one per endpoint and check, shared by destinations and versions. */
+  readonly healthChecks = new HealthCheckPool();
 
   /** The RateLimit token buckets (rate-limit.ts), kept here so they outlive swaps. */
   constructor(readonly rateLimitBuckets: RateLimitBuckets = new RateLimitBuckets()) {}
@@ -113,7 +109,8 @@ export class TrafficState {
   /**
    * Forgets every destination and endpoint the current version does not
    * name, except destinations with counters still in flight (they stay
-   * whole until a later call finds them idle).
+   * whole until a later call finds them idle), and the health checks no
+   * destination holds (the new version acquired its own before this call).
    */
   retain(names: RetainedNames): void {
     for (const [name, state] of this.destinations) {
@@ -125,5 +122,6 @@ export class TrafficState {
       const keep = new Set(keys);
       for (const key of state.endpoints.keys()) if (!keep.has(key)) state.endpoints.delete(key);
     }
+    this.healthChecks.prune();
   }
 }

@@ -79,6 +79,14 @@ export interface Destination {
   readonly limits: DestinationLimits;
   /** For the admin `/clusters` page: per-endpoint health and ejection, the limit counters. */
   status?(): DestinationStatus;
+  /**
+   * True when the latest pick() was made in panic mode (Envoy's
+   * healthy_panic_threshold): fewer than the threshold's share of the
+   * endpoints were usable, so it balanced over all of them, unhealthy and
+   * ejected included, instead of answering 503 UH. Read it right after
+   * pick() (same tick) to put it on the attempt's span; absent: never panics.
+   */
+  readonly lastPickPanicked?: boolean;
 }
 
 /** One endpoint of a destination as the admin page shows it. */
@@ -105,6 +113,10 @@ export interface DestinationStatus {
   readonly connections: number;
   readonly activeRetries: number;
   readonly endpoints: readonly EndpointStatus[];
+  /** Balancing over all endpoints now: fewer than the panic threshold's share are usable (see lastPickPanicked). */
+  readonly panic?: boolean;
+  /** Picks made in panic mode by this configuration version's destination. */
+  readonly panicPicks?: number;
 }
 
 /** A fault decided for one request (percentages already rolled). */
@@ -180,6 +192,6 @@ export interface TrafficConfig {
   destination(cluster: Cluster, subset: string): Destination | undefined;
   /** All destinations built for this version, for the admin page. */
   readonly destinations: readonly Destination[];
-  /** Stops this version's timers (active health checks); its state stays in TrafficState. */
+  /** Stops this version's timers and releases its active health checks (a check stops when no version holds it); its state stays in TrafficState. */
   close(): void;
 }

@@ -26,6 +26,11 @@ interface Backend {
   status: number;
   requests: number;
   healthChecks: number;
+  /** performance.now() at each health check's arrival, and its path. */
+  readonly checkTimes: number[];
+  readonly checkPaths: string[];
+  /** Health-check answers by path, overriding `status`. */
+  readonly checkStatus: Map<string, number>;
   /** Hold requests open until release() (least request). */
   hold: boolean;
   release(): void;
@@ -36,7 +41,9 @@ async function backend(status = 200): Promise<Backend> {
   const server = http.createServer((req, res) => {
     if (req.headers['x-tracemesh-health-check'] === '1') {
       b.healthChecks++;
-      res.writeHead(b.status).end();
+      b.checkTimes.push(performance.now());
+      b.checkPaths.push(req.url ?? '');
+      res.writeHead(b.checkStatus.get(req.url ?? '') ?? b.status).end();
       return;
     }
     b.requests++;
@@ -49,6 +56,9 @@ async function backend(status = 200): Promise<Backend> {
     status,
     requests: 0,
     healthChecks: 0,
+    checkTimes: [],
+    checkPaths: [],
+    checkStatus: new Map(),
     hold: false,
     release: () => {
       for (const res of held.splice(0)) res.writeHead(b.status).end();
@@ -111,18 +121,20 @@ ${policy}
 
 interface Built {
   traffic: TrafficConfig;
+  state: TrafficState;
   destination: Destination;
   clock: { now: number };
   events: OutlierEvent[];
 }
 
-function build(text: string, options: { healthChecks?: boolean; seed?: number } = {}): Built {
+function build(text: string, options: { healthChecks?: boolean; seed?: number; state?: TrafficState; version?: string } = {}): Built {
   const result = validateMeshConfigText(text, 'destinations.yaml');
   if (!result.ok) throw new Error(result.errors.map((e) => JSON.stringify(e)).join('\n'));
   const clock = { now: 1_000_000 };
   const events: OutlierEvent[] = [];
   const rng = new Random(options.seed ?? 11);
-  const traffic = createTrafficConfig(result.config, 'v1', new TrafficState(), {
+  const state = options.state ?? new TrafficState();
+  const traffic = createTrafficConfig(result.config, options.version ?? 'v1', state, {
     now: () => clock.now,
     random: () => rng.float(),
     onEjection: (e) => events.push(e),
@@ -130,7 +142,7 @@ function build(text: string, options: { healthChecks?: boolean; seed?: number } 
   });
   closers.push(() => traffic.close());
   const destination = traffic.destination(traffic.registry.resolve('reviews', 9080)!, '')!;
-  return { traffic, destination, clock, events };
+  return { traffic, state, destination, clock, events };
 }
 
 function picks(destination: Destination, n: number): Set<number> {
@@ -209,6 +221,115 @@ describe('active health checks over real backends', () => {
     const checksAtFix = b.healthChecks;
     await waitFor(() => picks(destination, 10).has(b.port), 'b to come back');
     expect(b.healthChecks - checksAtFix).toBeGreaterThanOrEqual(2);
+  });
+});
+
+/** The health checks' interval in the tests below. */
+const CHECK_INTERVAL_MS = 100; // the schema's minimum
+/**
+ * Node's timer clock and performance.now() may disagree by a millisecond or
+ * so. Two checkers on one endpoint would make some gap at most about half an
+ * interval, far below interval − slack.
+ */
+const GAP_SLACK_MS = 5;
+
+function gapsOf(times: readonly number[]): number[] {
+  return times.slice(1).map((t, i) => t - times[i]!);
+}
+
+/** Reviews on three backends (v1, v2, v2) with subsets v1 and v2; `v2Overrides` replaces blocks of v2's policy. */
+function subsetsYaml(ports: number[], check: string, v2Overrides = ''): string {
+  const v2 = v2Overrides === '' ? '    - { name: v2, labels: { version: v2 } }' : `    - name: v2\n      labels: { version: v2 }\n      overrides: ${v2Overrides}`;
+  return yaml(ports, `  healthCheck: ${check}\n  subsets:\n    - { name: v1, labels: { version: v1 } }\n${v2}`, (i) => (i === 0 ? '{ version: v1 }' : '{ version: v2 }'));
+}
+
+const CHECK = `{ path: /healthz, interval: ${CHECK_INTERVAL_MS}ms, timeout: ${CHECK_INTERVAL_MS}ms, healthyThreshold: 1, unhealthyThreshold: 1 }`;
+
+describe('one active health check per endpoint', () => {
+  it('the whole service and two subsets check each endpoint once per interval, not once per destination', async () => {
+    const backends = await Promise.all([backend(), backend(), backend()]);
+    const { traffic, state } = build(subsetsYaml(backends.map((b) => b.port), CHECK), { healthChecks: true });
+    // Each endpoint is in two destinations (the whole service and its subset).
+    expect(traffic.destinations.map((d) => `${d.name} ${d.endpoints.length}`)).toEqual(['reviews.default:9080 3', 'reviews.default:9080|v1 1', 'reviews.default:9080|v2 2']);
+    expect(state.healthChecks.runningCount).toBe(3);
+    await waitFor(() => backends.every((b) => b.healthChecks >= 6), 'six checks on every endpoint');
+    for (const b of backends) {
+      const times = b.checkTimes.slice(0, 6);
+      // Requests per interval at the server: six checks spread over at least five intervals.
+      expect(Math.min(...gapsOf(times)), `gaps at ${b.port}: ${gapsOf(times).map(Math.round).join(', ')}`).toBeGreaterThanOrEqual(CHECK_INTERVAL_MS - GAP_SLACK_MS);
+      expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(5 * (CHECK_INTERVAL_MS - GAP_SLACK_MS));
+    }
+  });
+
+  it('a subset asking another path gets its own check; each destination obeys its own check\'s verdict', async () => {
+    const backends = await Promise.all([backend(), backend(), backend()]);
+    const [, b2, b3] = backends as [Backend, Backend, Backend];
+    b3.checkStatus.set('/ready', 503); // ready fails on b3, healthz passes everywhere
+    const ready = `{ healthCheck: { path: /ready, interval: ${CHECK_INTERVAL_MS}ms, timeout: ${CHECK_INTERVAL_MS}ms, healthyThreshold: 1, unhealthyThreshold: 1 } }`;
+    const { traffic, state, destination: whole } = build(subsetsYaml(backends.map((b) => b.port), CHECK, ready), { healthChecks: true });
+    expect(state.healthChecks.runningCount).toBe(5); // /healthz on all three, /ready on the two v2 endpoints
+    const v2 = traffic.destination(whole.cluster, 'v2')!;
+    await waitFor(() => v2.status?.().endpoints[1]?.healthy === false, 'b3 out of v2');
+    await waitFor(() => backends.every((b) => b.checkPaths.filter((p) => p === '/healthz').length >= 4), 'four /healthz checks everywhere');
+    expect(picks(v2, 20)).toEqual(new Set([b2.port]));
+    expect(picks(whole, 30)).toEqual(new Set(backends.map((b) => b.port)));
+    expect(whole.status?.().endpoints.every((e) => e.healthy)).toBe(true);
+    expect(v2.status?.().endpoints[1]).toMatchObject({ healthy: false, lastCheckFailure: 'answered 503' });
+    // Once per interval per path: b1 only sees /healthz, b2 and b3 both paths.
+    expect(new Set(backends[0]!.checkPaths)).toEqual(new Set(['/healthz']));
+    for (const b of [b2, b3]) {
+      expect(new Set(b.checkPaths)).toEqual(new Set(['/healthz', '/ready']));
+      for (const path of ['/healthz', '/ready']) {
+        const times = b.checkTimes.filter((_, i) => b.checkPaths[i] === path);
+        expect(Math.min(...gapsOf(times))).toBeGreaterThanOrEqual(CHECK_INTERVAL_MS - GAP_SLACK_MS);
+      }
+    }
+  });
+
+  it('a configuration swap neither restarts nor doubles the checks, and keeps their verdicts', async () => {
+    const backends = await Promise.all([backend(), backend(), backend()]);
+    backends[1]!.checkStatus.set('/healthz', 500);
+    const text = subsetsYaml(backends.map((b) => b.port), CHECK);
+    const state = new TrafficState();
+    const first = build(text, { healthChecks: true, state });
+    await waitFor(() => first.destination.status?.().endpoints[1]?.healthy === false && backends.every((b) => b.healthChecks >= 2), 'b2 unhealthy');
+    const before = backends.map((b) => b.healthChecks);
+    const second = build(text, { healthChecks: true, state, version: 'v2' });
+    first.traffic.close();
+    // The new version sees the verdict at once, before any check of its own.
+    expect(second.destination.status?.().endpoints[1]?.healthy).toBe(false);
+    expect(picks(second.destination, 30)).toEqual(new Set([backends[0]!.port, backends[2]!.port]));
+    expect(state.healthChecks.runningCount).toBe(3);
+    await waitFor(() => backends.every((b, i) => b.healthChecks >= before[i]! + 4), 'four more checks everywhere');
+    for (const b of backends) expect(Math.min(...gapsOf(b.checkTimes))).toBeGreaterThanOrEqual(CHECK_INTERVAL_MS - GAP_SLACK_MS);
+    second.traffic.close();
+    expect(state.healthChecks.runningCount).toBe(0);
+  });
+});
+
+describe('panic threshold over real backends', () => {
+  it('when checks fail on 3 of 4 endpoints, traffic goes to all four instead of 503; below 50 % only', async () => {
+    const backends = await Promise.all([backend(), backend(), backend(), backend()]);
+    for (const b of backends.slice(1)) b.checkStatus.set('/healthz', 500); // the apps answer; only their checks fail
+    const { destination } = build(yaml(backends.map((b) => b.port), `  healthCheck: ${CHECK}`), { healthChecks: true });
+    await waitFor(() => destination.status?.().panic === true, 'panic');
+    expect(destination.status?.().endpoints.map((e) => e.healthy)).toEqual([true, false, false, false]);
+    const answers: number[] = [];
+    let panicked = 0;
+    for (let i = 0; i < 100; i++) {
+      answers.push((await send(destination)).status);
+      if (destination.lastPickPanicked === true) panicked++;
+    }
+    expect(answers.every((status) => status === 200)).toBe(true);
+    expect(panicked).toBe(100);
+    expect(backends.map((b) => b.requests)).toEqual([25, 25, 25, 25]);
+
+    // One more passes its checks: 2 of 4 healthy is 50 %, not below it.
+    backends[1]!.checkStatus.delete('/healthz');
+    await waitFor(() => destination.status?.().panic === false, 'the end of panic');
+    for (let i = 0; i < 100; i++) await send(destination);
+    expect(destination.lastPickPanicked).toBe(false);
+    expect(backends.map((b) => b.requests)).toEqual([75, 75, 25, 25]);
   });
 });
 
