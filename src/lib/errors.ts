@@ -57,6 +57,10 @@ export type ErrorCode =
   | 'TM_ERR_HTTP_MALFORMED'
   | 'TM_ERR_HTTP_TOO_LARGE'
   | 'TM_ERR_UPSTREAM'
+  /** A part of the demo did not start or did not become ready in time. */
+  | 'TM_ERR_DEMO_NOT_READY'
+  /** A process the demo started exited while the demo ran. */
+  | 'TM_ERR_DEMO_CHILD_EXITED'
   | 'TM_ERR_TELEMETRY_EXPORT';
 
 export class TracemeshError extends Error {

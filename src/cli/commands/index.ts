@@ -3,6 +3,7 @@ import { applyCommand } from './apply.js';
 import { collectorCommand } from './collector.js';
 import { controlPlaneCommand } from './control-plane.js';
 import { deleteCommand } from './delete.js';
+import { demoCommand } from './demo.js';
 import { getCommand } from './get.js';
 import { graphCommand } from './graph.js';
 import { iptablesCommand } from './iptables.js';
@@ -26,4 +27,5 @@ export const commands: readonly Command[] = [
   traceCommand,
   servicesCommand,
   graphCommand,
+  demoCommand,
 ];

@@ -24,6 +24,10 @@ describe('parseDemoConfig', () => {
       exportDelayMs: DEFAULT_EXPORT_DELAY_MS,
       ratings: { host: '127.0.0.1', port: 50051 },
       inventory: { host: '127.0.0.1', port: 7070 },
+      catalog: undefined,
+      reviews: { host: '127.0.0.1', port: 9082 },
+      version: 'v1',
+      faultFile: undefined,
       proxy: undefined,
       help: false,
     });

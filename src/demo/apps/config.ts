@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { TracemeshError, errorMessage } from '../../lib/errors.js';
 
-export type DemoAppName = 'web' | 'ratings' | 'inventory';
+export type DemoAppName = 'web' | 'catalog' | 'reviews' | 'ratings' | 'inventory';
 
 /** Where a peer service listens, as the app names it (`ratings:50051`, or `127.0.0.1:50051` without a proxy). */
 export interface PeerAddress {
@@ -35,12 +35,21 @@ export interface DemoAppConfig {
   /** Only `web` calls peers; the other apps ignore these. */
   readonly ratings: PeerAddress;
   readonly inventory: PeerAddress;
+  /** web: with it, GET /product/:id asks catalog (HTTP) instead of ratings; without, ratings directly. */
+  readonly catalog: PeerAddress | undefined;
+  /** catalog calls reviews (HTTP). */
+  readonly reviews: PeerAddress;
+  /** reviews: the version this instance is (v1, v2, v3 ...); also the default service name `reviews-<version>`. */
+  readonly version: string;
+  /** A JSON file of faults to play (faults.ts); the demo's scenario clock rewrites it. Read by reviews and ratings. */
+  readonly faultFile: string | undefined;
   readonly proxy: ProxyAddress | undefined;
   /** `--help` was given: print usage and exit. */
   readonly help: boolean;
 }
 
-export const DEFAULT_PORTS: Readonly<Record<DemoAppName, number>> = { web: 9080, ratings: 50051, inventory: 7070 };
+export const DEFAULT_PORTS: Readonly<Record<DemoAppName, number>> = { web: 9080, catalog: 9081, reviews: 9082, ratings: 50051, inventory: 7070 };
+export const DEFAULT_VERSION = 'v1';
 export const DEFAULT_COLLECTOR_URL = 'http://127.0.0.1:4317';
 export const DEFAULT_EXPORT_DELAY_MS = 500;
 const MAX_EXPORT_DELAY_MS = 600_000;
@@ -53,6 +62,10 @@ const SETTINGS = {
   exportDelay: { flag: 'export-delay-ms', env: ['OTEL_BSP_SCHEDULE_DELAY'] },
   ratings: { flag: 'ratings', env: ['DEMO_RATINGS'] },
   inventory: { flag: 'inventory', env: ['DEMO_INVENTORY'] },
+  catalog: { flag: 'catalog', env: ['DEMO_CATALOG'] },
+  reviews: { flag: 'reviews', env: ['DEMO_REVIEWS'] },
+  version: { flag: 'version', env: ['DEMO_VERSION'] },
+  faultFile: { flag: 'fault-file', env: ['DEMO_FAULT_FILE'] },
   // Deliberately not `http_proxy`: a developer's corporate proxy must not capture the demo's calls.
   proxy: { flag: 'proxy', env: ['DEMO_PROXY'] },
 } as const;
@@ -64,12 +77,16 @@ export function demoUsage(app: DemoAppName): string {
     `usage: node dist/src/demo/apps/${app}.js [flags]`,
     '',
     `  --port N               listen port on 127.0.0.1 (DEMO_PORT; default ${DEFAULT_PORTS[app]}; 0 = any free port)`,
-    `  --service-name NAME    service.name of the spans (DEMO_SERVICE_NAME, OTEL_SERVICE_NAME; default ${app})`,
+    `  --service-name NAME    service.name of the spans (DEMO_SERVICE_NAME, OTEL_SERVICE_NAME; default ${app === 'reviews' ? 'reviews-VERSION' : app})`,
     `  --collector URL        OTLP gRPC endpoint (DEMO_COLLECTOR, OTEL_EXPORTER_OTLP_ENDPOINT; default ${DEFAULT_COLLECTOR_URL})`,
     `  --export-delay-ms N    span batch delay (OTEL_BSP_SCHEDULE_DELAY; default ${DEFAULT_EXPORT_DELAY_MS})`,
-    `  --ratings HOST:PORT    where ratings listens (DEMO_RATINGS; default 127.0.0.1:${DEFAULT_PORTS.ratings}) [web]`,
+    `  --ratings HOST:PORT    where ratings listens (DEMO_RATINGS; default 127.0.0.1:${DEFAULT_PORTS.ratings}) [web, reviews]`,
     `  --inventory HOST:PORT  where inventory listens (DEMO_INVENTORY; default 127.0.0.1:${DEFAULT_PORTS.inventory}) [web]`,
-    '  --proxy URL            explicit-mode proxy for outbound calls, e.g. http://127.0.0.1:15001 (DEMO_PROXY) [web]',
+    '  --catalog HOST:PORT    ask catalog (HTTP) for the product instead of ratings (DEMO_CATALOG) [web]',
+    `  --reviews HOST:PORT    where reviews listens (DEMO_REVIEWS; default 127.0.0.1:${DEFAULT_PORTS.reviews}) [catalog]`,
+    `  --version NAME         this instance's version, v1, v2 ... (DEMO_VERSION; default ${DEFAULT_VERSION}) [reviews]`,
+    '  --fault-file FILE      JSON faults to play, re-read when it changes (DEMO_FAULT_FILE) [reviews, ratings]',
+    '  --proxy URL            explicit-mode proxy for outbound calls, e.g. http://127.0.0.1:15001 (DEMO_PROXY) [web, catalog, reviews]',
     '',
   ].join('\n');
 }
@@ -104,9 +121,15 @@ export function parseDemoConfig(app: DemoAppName, argv: readonly string[], env: 
   const ratings = lookup('ratings');
   const inventory = lookup('inventory');
   const proxy = lookup('proxy');
+  const catalog = lookup('catalog');
+  const reviews = lookup('reviews');
+  const versionText = lookup('version');
+  const faultFile = lookup('faultFile');
+  const version = versionText === undefined ? DEFAULT_VERSION : parseVersion(versionText.text, versionText.source);
   return {
     app,
-    serviceName: serviceName === undefined ? app : parseServiceName(serviceName.text, serviceName.source),
+    serviceName:
+      serviceName === undefined ? (app === 'reviews' ? `reviews-${version}` : app) : parseServiceName(serviceName.text, serviceName.source),
     port: port === undefined ? DEFAULT_PORTS[app] : parsePort(port.text, port.source),
     collectorUrl: collector === undefined ? DEFAULT_COLLECTOR_URL : parseHttpUrl(collector.text, collector.source).origin,
     exportDelayMs:
@@ -114,6 +137,10 @@ export function parseDemoConfig(app: DemoAppName, argv: readonly string[], env: 
     ratings: ratings === undefined ? { host: '127.0.0.1', port: DEFAULT_PORTS.ratings } : parsePeerAddress(ratings.text, ratings.source),
     inventory:
       inventory === undefined ? { host: '127.0.0.1', port: DEFAULT_PORTS.inventory } : parsePeerAddress(inventory.text, inventory.source),
+    catalog: catalog === undefined ? undefined : parsePeerAddress(catalog.text, catalog.source),
+    reviews: reviews === undefined ? { host: '127.0.0.1', port: DEFAULT_PORTS.reviews } : parsePeerAddress(reviews.text, reviews.source),
+    version,
+    faultFile: faultFile === undefined ? undefined : parseFilePath(faultFile.text, faultFile.source),
     proxy: proxy === undefined ? undefined : parseProxyUrl(proxy.text, proxy.source),
     help: values['help'] === true,
   };
@@ -133,6 +160,16 @@ function parseWholeNumber(text: string, source: string, min: number, max: number
     throw bad(source, text, `a whole number from ${min} to ${max}`);
   }
   return Number(text);
+}
+
+function parseVersion(text: string, source: string): string {
+  if (!/^v[0-9]{1,3}$/.test(text)) throw bad(source, text, 'a version such as v1, v2 or v3');
+  return text;
+}
+
+function parseFilePath(text: string, source: string): string {
+  if (text.length > 4096 || text.includes('\0')) throw bad(source, text.slice(0, 80), 'a file path');
+  return text;
 }
 
 function parseServiceName(text: string, source: string): string {

@@ -12,6 +12,8 @@ import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc
 import { loadGrpc } from '../instrument.js';
 import type { DemoInstrumentation } from '../instrument.js';
 import { ATTR_PRODUCT_ID, ratingFor } from './catalog.js';
+import { NO_FAULT_SOURCE, delayFor, faultSource, shouldFail } from './faults.js';
+import type { FaultSource } from './faults.js';
 import { isMainModule, runDemoApp } from './lifecycle.js';
 import type { RunningApp } from './lifecycle.js';
 import { MAX_RATINGS_MESSAGE_BYTES, RATINGS_SERVICE } from './ratings-service.js';
@@ -20,6 +22,8 @@ import type { Decoded, GetRatingRequest, Rating, WatchRatingsRequest } from './r
 export interface RatingsOptions {
   /** Listen port on 127.0.0.1; 0 = any free port. */
   port: number;
+  /** Faults GetRating plays (delay, then UNAVAILABLE at the error rate); the demo's scenario slows ratings down this way. */
+  faults?: FaultSource;
   /** Flushed and stopped by stop(); omit when running in-process without tracing. */
   instrumentation?: DemoInstrumentation;
 }
@@ -34,6 +38,7 @@ const GRACEFUL_STOP_MS = 2_000;
 export async function start(options: RatingsOptions): Promise<RunningApp> {
   const grpc = loadGrpc();
   const { status } = grpc;
+  const faults = options.faults ?? NO_FAULT_SOURCE;
 
   const getRating = (call: ServerUnaryCall<Decoded<GetRatingRequest>, Rating>, callback: sendUnaryData<Rating>): void => {
     const request = call.request;
@@ -44,7 +49,14 @@ export async function start(options: RatingsOptions): Promise<RunningApp> {
     const { productId } = request.value;
     trace.getActiveSpan()?.setAttribute(ATTR_PRODUCT_ID, productId);
     const figures = ratingFor(productId);
-    callback(null, { productId, stars: figures.stars, count: figures.count });
+    const now = faults.current();
+    const answer = (): void => {
+      if (shouldFail(now)) callback({ code: status.UNAVAILABLE, details: 'ratings: injected failure (demo scenario)' });
+      else callback(null, { productId, stars: figures.stars, count: figures.count });
+    };
+    const delay = delayFor(now);
+    if (delay === undefined) answer();
+    else void delay.then(answer);
   };
 
   const watchRatings = (call: ServerWritableStream<Decoded<WatchRatingsRequest>, Rating>): void => {
@@ -78,6 +90,7 @@ export async function start(options: RatingsOptions): Promise<RunningApp> {
         return;
       }
       server.forceShutdown();
+      faults.close();
       reject(err);
     });
   });
@@ -98,6 +111,7 @@ export async function start(options: RatingsOptions): Promise<RunningApp> {
             resolve();
           });
         });
+        faults.close();
         await options.instrumentation?.shutdown();
       })();
       return stopped;
@@ -106,5 +120,7 @@ export async function start(options: RatingsOptions): Promise<RunningApp> {
 }
 
 if (isMainModule(import.meta.url)) {
-  await runDemoApp('ratings', (config, instrumentation) => start({ port: config.port, instrumentation }));
+  await runDemoApp('ratings', (config, instrumentation) =>
+    start({ port: config.port, faults: faultSource(config.faultFile, 'ratings'), instrumentation }),
+  );
 }

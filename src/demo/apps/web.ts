@@ -1,7 +1,9 @@
 /**
  * `web`: the demo's HTTP/1.1 front (node:http). GET /product/:id asks
  * `ratings` over gRPC and `inventory` over plain TCP, in parallel, and
- * answers JSON; GET /healthz answers {"status":"ok"}. Server spans come from
+ * answers JSON; GET /healthz answers {"status":"ok"}. With `--catalog`, the
+ * product comes from `catalog` over HTTP instead (which asks reviews, which
+ * asks ratings): the embedded demo's five-service chain. Server spans come from
  * the HTTP instrumentation, the gRPC client span from the gRPC one, the
  * inventory client span from inventory-client.ts.
  *
@@ -11,11 +13,12 @@
 import { trace } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { errorMessage } from '../../lib/errors.js';
+import { TracemeshError, errorMessage } from '../../lib/errors.js';
 import { loadGrpc, loadHttp } from '../instrument.js';
 import type { DemoInstrumentation } from '../instrument.js';
 import { ATTR_PRODUCT_ID, isProductId } from './catalog.js';
 import type { PeerAddress, ProxyAddress } from './config.js';
+import { HttpJsonClient } from './http-json-client.js';
 import { InventoryClient } from './inventory-client.js';
 import { isMainModule, runDemoApp } from './lifecycle.js';
 import type { RunningApp } from './lifecycle.js';
@@ -27,7 +30,9 @@ export interface WebOptions {
   /** Where ratings (gRPC) and inventory (TCP) listen, as this app names them. */
   ratings: PeerAddress;
   inventory: PeerAddress;
-  /** Explicit-mode proxy for both calls; omit to connect directly. */
+  /** Ask catalog (HTTP) for the product instead of ratings. */
+  catalog?: PeerAddress | undefined;
+  /** Explicit-mode proxy for every call; omit to connect directly. */
   proxy?: ProxyAddress | undefined;
   /** Flushed and stopped by stop(); omit when running in-process without tracing. */
   instrumentation?: DemoInstrumentation;
@@ -40,8 +45,60 @@ export interface ProductView {
   stock: number;
 }
 
+/** The answer of GET /product/:id with --catalog: the product view plus what catalog and reviews added. */
+export interface CatalogProductView extends ProductView {
+  title: string;
+  reviewsVersion: string;
+}
+
+/** Where the product's rating (and, through catalog, its title and reviews) comes from. */
+interface ProductSource {
+  product(productId: string): Promise<{ rating: { stars: number; count: number }; extra: object }>;
+  close(): void;
+}
+
+class RatingsSource implements ProductSource {
+  constructor(private readonly ratings: RatingsClient) {}
+
+  async product(productId: string): Promise<{ rating: { stars: number; count: number }; extra: object }> {
+    const rating = await this.ratings.getRating(productId);
+    return { rating: { stars: rating.stars, count: rating.count }, extra: {} };
+  }
+
+  close(): void {
+    this.ratings.close();
+  }
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+class CatalogSource implements ProductSource {
+  constructor(private readonly catalog: HttpJsonClient) {}
+
+  async product(productId: string): Promise<{ rating: { stars: number; count: number }; extra: object }> {
+    const answer = await this.catalog.get(`/products/${productId}`);
+    const reviews = field(answer.body, 'reviews');
+    const rating = field(reviews, 'rating');
+    const stars = field(rating, 'stars');
+    const count = field(rating, 'count');
+    if (answer.status !== 200 || typeof stars !== 'number' || typeof count !== 'number') {
+      const detail = field(answer.body, 'error');
+      throw new TracemeshError('TM_ERR_UPSTREAM', `catalog answered ${answer.status}${typeof detail === 'string' ? `: ${detail}` : ''}`);
+    }
+    return { rating: { stars, count }, extra: { title: field(answer.body, 'title'), reviewsVersion: field(reviews, 'version') } };
+  }
+
+  close(): void {
+    this.catalog.close();
+  }
+}
+
 /** Each peer call (and each phase of the inventory call) gives up after this. */
 const PEER_TIMEOUT_MS = 2_000;
+/** catalog waits on reviews, which waits on ratings: a longer budget than one hop. */
+const CATALOG_TIMEOUT_MS = 6_000;
 const SERVER_LIMITS = {
   maxHeaderSize: 16 * 1024,
   /** Slowloris: the whole request head within this. */
@@ -63,11 +120,11 @@ function sendJson(res: ServerResponse, status: number, body: object): void {
 
 /** Handles one request; every path answers, and nothing here throws into node:http. */
 class WebHandler {
-  private readonly ratings: RatingsClient;
+  private readonly source: ProductSource;
   private readonly inventory: InventoryClient;
 
-  constructor(ratings: RatingsClient, inventory: InventoryClient) {
-    this.ratings = ratings;
+  constructor(source: ProductSource, inventory: InventoryClient) {
+    this.source = source;
     this.inventory = inventory;
   }
 
@@ -107,7 +164,7 @@ class WebHandler {
       return;
     }
     span?.setAttribute(ATTR_PRODUCT_ID, productId);
-    const [rating, stock] = await Promise.allSettled([this.ratings.getRating(productId), this.inventory.stock(productId)]);
+    const [rating, stock] = await Promise.allSettled([this.source.product(productId), this.inventory.stock(productId)]);
     if (rating.status === 'rejected' || stock.status === 'rejected') {
       const errors: string[] = [];
       if (rating.status === 'rejected') errors.push(errorMessage(rating.reason));
@@ -115,23 +172,22 @@ class WebHandler {
       sendJson(res, 502, { error: errors.join('; ') });
       return;
     }
-    const view: ProductView = {
-      productId,
-      rating: { stars: rating.value.stars, count: rating.value.count },
-      stock: stock.value,
-    };
-    sendJson(res, 200, view);
+    const view: ProductView = { productId, rating: rating.value.rating, stock: stock.value };
+    sendJson(res, 200, { ...view, ...rating.value.extra });
   }
 }
 
 export async function start(options: WebOptions): Promise<RunningApp> {
   const http = loadHttp();
-  const ratings = new RatingsClient(loadGrpc(), { target: options.ratings, proxy: options.proxy, deadlineMs: PEER_TIMEOUT_MS });
+  const source: ProductSource =
+    options.catalog === undefined
+      ? new RatingsSource(new RatingsClient(loadGrpc(), { target: options.ratings, proxy: options.proxy, deadlineMs: PEER_TIMEOUT_MS }))
+      : new CatalogSource(new HttpJsonClient(http, { peer: 'catalog', target: options.catalog, proxy: options.proxy, timeoutMs: CATALOG_TIMEOUT_MS }));
   const inventory = new InventoryClient(
     { target: options.inventory, proxy: options.proxy, timeoutMs: PEER_TIMEOUT_MS },
     trace.getTracer('tracemesh-demo-web'),
   );
-  const handler = new WebHandler(ratings, inventory);
+  const handler = new WebHandler(source, inventory);
   const server = http.createServer(SERVER_LIMITS, (req, res) => void handler.handle(req, res));
   server.maxConnections = MAX_CONNECTIONS;
   const sockets = new Set<Socket>();
@@ -148,7 +204,7 @@ export async function start(options: WebOptions): Promise<RunningApp> {
       });
     });
   } catch (err) {
-    ratings.close();
+    source.close();
     throw err;
   }
   const address = server.address();
@@ -161,7 +217,7 @@ export async function start(options: WebOptions): Promise<RunningApp> {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const socket of sockets) socket.destroy();
         await closed;
-        ratings.close();
+        source.close();
         await options.instrumentation?.shutdown();
       })();
       return stopped;
@@ -171,6 +227,6 @@ export async function start(options: WebOptions): Promise<RunningApp> {
 
 if (isMainModule(import.meta.url)) {
   await runDemoApp('web', (config, instrumentation) =>
-    start({ port: config.port, ratings: config.ratings, inventory: config.inventory, proxy: config.proxy, instrumentation }),
+    start({ port: config.port, ratings: config.ratings, inventory: config.inventory, catalog: config.catalog, proxy: config.proxy, instrumentation }),
   );
 }
