@@ -20,7 +20,8 @@ export type ResponseFlag =
   | 'RT' // request header timeout (slowloris)
   | 'UO' // upstream overflow (connection pool limits) — issue 5
   | 'RL' // rate limited — issue 5
-  | 'FI'; // fault injected — issue 5
+  | 'FI' // fault injected — issue 5
+  | 'URX'; // upstream retry limit exceeded: the answer is the last attempt's, retries were exhausted or refused by the budget
 
 /** The header that carries the flags to the caller, like Envoy's x-envoy-* headers. */
 export const RESPONSE_FLAGS_HEADER = 'x-tracemesh-response-flags';
@@ -70,8 +71,10 @@ const FLAG_WIRE: Readonly<Record<ResponseFlag, FlagWire>> = {
   SI: { httpStatus: 408, grpcStatus: GrpcStatus.DEADLINE_EXCEEDED, text: 'stream idle timeout', closeDownstream: true },
   RT: { httpStatus: 408, grpcStatus: GrpcStatus.DEADLINE_EXCEEDED, text: 'request header timeout', closeDownstream: true },
   UO: { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, text: 'upstream overflow', closeDownstream: false },
-  RL: { httpStatus: 429, grpcStatus: GrpcStatus.UNAVAILABLE, text: 'rate limited', closeDownstream: false },
+  RL: { httpStatus: 429, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED, text: 'rate limited', closeDownstream: false },
   FI: { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, text: 'fault injected', closeDownstream: false },
+  // Never answered by itself: it joins the last attempt's own answer (a 503, a UF…); these are its defaults.
+  URX: { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, text: 'upstream retry limit exceeded', closeDownstream: false },
 };
 
 /**

@@ -11,7 +11,7 @@ import type { Direction } from './telemetry/telemetry.js';
 
 export interface HttpRouteTarget {
   readonly cluster: Cluster;
-  /** Route name for spans/metrics; '' until Route documents exist (issue 5). */
+  /** Route name for spans/metrics; ''. With `traffic`, the route table's plan names the rule instead. */
   readonly routeName: string;
 }
 

@@ -11,6 +11,7 @@ import type { Cluster } from './clusters/types.js';
 import type { HttpDirection, HttpRouteTarget } from './http-direction.js';
 import type { ProxyLimits } from './limits.js';
 import type { AcceptedConnection } from './listeners/accepted.js';
+import type { RateLimiter } from './pipeline/types.js';
 import { createProtocolPaths } from './protocol-paths.js';
 import { forwardTcp, type TcpForwardDeps } from './tcp/forward.js';
 import type { Telemetry } from './telemetry/telemetry.js';
@@ -24,6 +25,8 @@ export interface InboundOptions {
   readonly appPortOf: (conn: AcceptedConnection) => number;
   /** The local app on one port (127.0.0.1:port). */
   readonly appCluster: (port: number) => Cluster;
+  /** The current configuration version's local rate limits, checked before the app; undefined: none. */
+  readonly rateLimits?: () => RateLimiter;
 }
 
 export interface TrafficSide {
@@ -63,7 +66,7 @@ export function createInbound(options: InboundOptions): TrafficSide {
 
 function appSide(options: InboundOptions, app: Cluster, tcp: TcpForwardDeps): TrafficSide {
   const target: HttpRouteTarget = { cluster: app, routeName: '' };
-  const direction: HttpDirection = { direction: 'inbound', spanKind: 'server', route: () => target, traffic: undefined, rateLimits: undefined };
+  const direction: HttpDirection = { direction: 'inbound', spanKind: 'server', route: () => target, traffic: undefined, rateLimits: options.rateLimits };
   const paths = createProtocolPaths(direction, options.telemetry, options.limits);
   // TLS is passed through to the app as it is (mTLS termination is later work), like any opaque TCP.
   const toApp = (conn: AcceptedConnection): void => forwardTcp(conn, app, tcp);

@@ -41,3 +41,14 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   maxIdleUpstreamPerEndpoint: 64,
   upstreamIdleTimeoutMs: 60_000,
 };
+
+/**
+ * A request body is buffered up to this many bytes while a retry or a mirror
+ * may need to send it again; a longer body streams as usual and that request
+ * is not retried (nor mirrored). Envoy's per-request buffer limit is 16 KiB
+ * by default; 64 KiB covers the usual JSON and gRPC request.
+ */
+export const MAX_RETRY_BODY_BYTES = 64 * 1024;
+
+/** Mirrored copies in flight per proxy direction; beyond it a copy is dropped and counted (a mirror never queues). */
+export const MAX_MIRRORS_IN_FLIGHT = 64;

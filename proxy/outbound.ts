@@ -16,6 +16,7 @@ import type { ProxyLimits } from './limits.js';
 import type { AcceptedConnection } from './listeners/accepted.js';
 import { detectProtocol } from './listeners/detect.js';
 import type { ConnectionTarget } from './listeners/listener.js';
+import type { TrafficConfig } from './pipeline/types.js';
 import { createProtocolPaths } from './protocol-paths.js';
 import { forwardTcp, type TcpForwardDeps } from './tcp/forward.js';
 import type { Telemetry } from './telemetry/telemetry.js';
@@ -27,6 +28,8 @@ export interface OutboundOptions {
   readonly registry: () => ClusterRegistry;
   /** Transparent capture only: what happens to destinations no service claims. */
   readonly outboundPolicy: OutboundPolicy;
+  /** The current configuration version's traffic management (routes, destinations, limits); undefined: none (round robin). */
+  readonly traffic?: () => TrafficConfig;
 }
 
 export interface OutboundSide extends TrafficSide {
@@ -45,7 +48,7 @@ export function createOutbound(options: OutboundOptions): OutboundSide {
       const cluster = options.registry().resolve(host, port) ?? destinations.service(host, port);
       return cluster === undefined ? undefined : { cluster, routeName: '' };
     },
-    traffic: undefined,
+    traffic: options.traffic,
     rateLimits: undefined,
   };
   const tcp: TcpForwardDeps = { direction: 'outbound', telemetry, limits };

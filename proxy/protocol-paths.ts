@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { HttpDirection } from './http-direction.js';
+import { MirrorSender } from './http1/mirror.js';
 import { createHttp1UpstreamPool, serveHttp1, type Http1Deps } from './http1/serve.js';
 import { createHttp2Handler, createHttp2SessionPool } from './http2/serve.js';
 import type { ProxyLimits } from './limits.js';
@@ -23,7 +24,9 @@ export interface ProtocolPaths {
 
 export function createProtocolPaths(direction: HttpDirection, telemetry: Telemetry, limits: ProxyLimits, onConnect?: ConnectHandler): ProtocolPaths {
   const http1Pool = createHttp1UpstreamPool(limits);
-  const http1: Http1Deps = { direction, telemetry, limits, pool: http1Pool, onConnect };
+  // A mirror copy gets the proxy's request timeout (15 s by default) to answer; none configured: that default.
+  const mirrors = new MirrorSender(telemetry, limits.requestTimeoutMs > 0 ? limits.requestTimeoutMs : 15_000);
+  const http1: Http1Deps = { direction, telemetry, limits, pool: http1Pool, onConnect, mirrors };
   const http2Pool = createHttp2SessionPool(limits);
   const http2 = createHttp2Handler({ direction, telemetry, limits, pool: http2Pool });
   return {
@@ -35,6 +38,7 @@ export function createProtocolPaths(direction: HttpDirection, telemetry: Telemet
     poolStats: () => ({ http1: http1Pool.stats(), http2: http2Pool.stats() }),
     async close() {
       await http2.close();
+      mirrors.close();
       http1Pool.close();
       await http2Pool.close();
     },

@@ -2,11 +2,18 @@
  * One sidecar: telemetry, the cluster registry, the inbound and outbound
  * sides, their listeners and the admin server, started and stopped together.
  * Composition only; each part lives in its own module.
+ *
+ * Traffic management: one TrafficState for the proxy's life (ejections,
+ * health, limit counters, token buckets) and the current TrafficConfig,
+ * built whole from the whole MeshConfig (the static `--config`, then every
+ * control-plane snapshot) and swapped whole; the previous version's is
+ * closed (its timers stop, its in-flight requests finish on it). Outbound
+ * applies its routes and destinations, inbound its rate limits.
  */
 import { hostname } from 'node:os';
 import { configVersion } from '../src/config/config-version.js';
 import { validateMeshConfigTextInWorker } from '../src/config/load-in-worker.js';
-import type { ServiceSpec } from '../src/config/types.js';
+import type { MeshConfig, ServiceSpec } from '../src/config/types.js';
 import { TracemeshError } from '../src/lib/errors.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { appCluster, createStaticRegistry } from './clusters/static-registry.js';
@@ -20,6 +27,11 @@ import { startListener, type Listener } from './listeners/listener.js';
 import { dualStackOr } from './listeners/dual-stack.js';
 import { prepareStateDir } from './state-dir.js';
 import { createOutbound } from './outbound.js';
+import type { OutlierEvent } from './pipeline/outlier-detection.js';
+import { RateLimitBuckets } from './pipeline/rate-limit.js';
+import { createTrafficConfig } from './pipeline/traffic-config.js';
+import { TrafficState } from './pipeline/traffic-state.js';
+import type { TrafficConfig } from './pipeline/types.js';
 import { DEFAULT_DISCOVERY_TIMING, DiscoveryClient } from './control/discovery-client.js';
 import { defaultAdvertise } from './control/advertise.js';
 import { createTelemetry } from './telemetry/create-telemetry.js';
@@ -59,6 +71,11 @@ export interface ProxyOptions {
   readonly metricsExportIntervalMs: number;
   readonly accessLog: string | undefined;
   readonly services: readonly ServiceSpec[];
+  /**
+   * The whole static `--config` (routes, destination policies, rate limits);
+   * its services must be `services`. Undefined: `services` alone (no traffic rules).
+   */
+  readonly config?: MeshConfig;
   readonly limits: ProxyLimits;
   readonly maxConnections: number;
 }
@@ -74,13 +91,36 @@ interface Started {
 export class Proxy {
   private registry: ClusterRegistry;
   private services: readonly ServiceSpec[];
+  private config: MeshConfig;
+  private readonly trafficState = new TrafficState(new RateLimitBuckets());
+  /** Built at start, replaced by every applied snapshot. */
+  private traffic: TrafficConfig | undefined = undefined;
+  /** Outlier events go to the metrics once telemetry exists. */
+  private onOutlierEvent: (event: OutlierEvent) => void = () => {};
   private discovery: DiscoveryClient | undefined;
   private started: Started | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(readonly options: ProxyOptions) {
     this.services = options.services;
-    this.registry = createStaticRegistry(options.services, configVersion({ services: [...options.services] }));
+    this.config = options.config ?? { services: [...options.services] };
+    this.registry = createStaticRegistry(options.services, configVersion(this.config));
+  }
+
+  /** A configuration version takes effect: a new TrafficConfig (and registry) in, the previous one closed. */
+  private applyConfig(config: MeshConfig, version: string): void {
+    const next = createTrafficConfig(config, version, this.trafficState, { onEjection: (event) => this.onOutlierEvent(event) });
+    const previous = this.traffic;
+    this.config = config;
+    this.services = config.services;
+    this.traffic = next;
+    this.registry = next.registry;
+    previous?.close();
+  }
+
+  private currentTraffic(): TrafficConfig {
+    if (this.traffic === undefined) throw new Error('proxy not started');
+    return this.traffic;
   }
 
   get inboundPort(): number {
@@ -114,6 +154,9 @@ export class Proxy {
       metricsIntervalMs: o.metricsExportIntervalMs,
     });
     const id = o.identity;
+    const metrics = telemetry.metrics;
+    this.onOutlierEvent = (event) => metrics.recordOutlierEvent(event);
+    this.applyConfig(this.config, this.registry.version);
     const inbound = createInbound({
       telemetry: telemetry.telemetry,
       limits: o.limits,
@@ -121,8 +164,15 @@ export class Proxy {
       // Transparent: the port the caller connected to; connections straight to the listener use --app-port.
       appPortOf: transparent ? (conn) => conn.target?.port ?? o.appPort : () => o.appPort,
       appCluster: (port) => appCluster(id.service, id.namespace, id.version, port),
+      rateLimits: () => this.currentTraffic().rateLimits,
     });
-    const outbound = createOutbound({ telemetry: telemetry.telemetry, limits: o.limits, registry: () => this.registry, outboundPolicy: o.outboundPolicy });
+    const outbound = createOutbound({
+      telemetry: telemetry.telemetry,
+      limits: o.limits,
+      registry: () => this.registry,
+      outboundPolicy: o.outboundPolicy,
+      traffic: () => this.currentTraffic(),
+    });
     const listeners: Listener[] = [];
     try {
       listeners.push(
@@ -163,6 +213,7 @@ export class Proxy {
     } catch (err) {
       await Promise.all(listeners.map((l) => l.close()));
       await Promise.all([inbound.close(), outbound.close()]);
+      this.traffic?.close();
       await telemetry.shutdown();
       throw err;
     }
@@ -182,10 +233,7 @@ export class Proxy {
       registration: { id: `${id.service}.${id.namespace}@${hostname()}:${process.pid}`, ...id, labels: {}, ...advertise },
       stateDir: o.stateDir,
       validate: (documents, version) => validateMeshConfigTextInWorker(documents.map((d) => JSON.stringify(d)).join('\n---\n'), `<control plane version ${version}>`),
-      apply: (config, version) => {
-        this.services = config.services;
-        this.registry = createStaticRegistry(config.services, version);
-      },
+      apply: (config, version) => this.applyConfig(config, version),
       log: (message) => process.stderr.write(`${new Date().toISOString()} proxy: ${message}\n`),
       ...DEFAULT_DISCOVERY_TIMING,
     });
@@ -204,6 +252,7 @@ export class Proxy {
     await this.discovery?.stop();
     await Promise.all(s.listeners.map((l) => l.close()));
     await Promise.all([s.inbound.close(), s.outbound.close()]);
+    this.traffic?.close();
     await s.admin.close();
     await s.telemetry.shutdown();
   }
@@ -238,6 +287,9 @@ export class Proxy {
           ? 'none (static --config)'
           : { url: o.controlPlaneUrl, connected: this.discovery.connected, appliedVersion: this.discovery.appliedVersion, source: this.discovery.source, lastError: this.discovery.lastError },
       services: this.services,
+      routes: this.config.routes ?? [],
+      destinationPolicies: this.config.destinationPolicies ?? [],
+      rateLimits: this.config.rateLimits ?? [],
     };
   }
 
@@ -262,8 +314,29 @@ export class Proxy {
           lastFailure: e.lastFailure,
         })),
       })),
+      destinations: this.traffic === undefined ? [] : this.traffic.destinations.map(destinationView),
       listeners: s?.listeners.map((l) => ({ name: l.name, port: l.port, activeConnections: l.activeConnections(), accepted: l.accepted })) ?? [],
       pools: s === undefined ? {} : { inbound: s.inbound.poolStats(), outbound: s.outbound.poolStats() },
     };
   }
+}
+
+/** A destination on the admin `/clusters` page: its limits' counters and each endpoint's state. */
+function destinationView(destination: TrafficConfig['destinations'][number]): unknown {
+  const status = destination.status?.();
+  if (status === undefined) return { name: destination.name, endpoints: destination.endpoints.map((e) => ({ endpoint: e.key, state: 'healthy' })) };
+  const now = Date.now();
+  return {
+    ...status,
+    endpoints: status.endpoints.map((e) => ({
+      ...e,
+      state: endpointState(e.healthy, e.ejectedUntilMs, now),
+    })),
+  };
+}
+
+/** "healthy", "ejected until <ISO time>", or "failing health check" (ejection first: it is the one that ends by itself). */
+function endpointState(healthy: boolean, ejectedUntilMs: number, now: number): string {
+  if (ejectedUntilMs > now) return `ejected until ${new Date(ejectedUntilMs).toISOString()}`;
+  return healthy ? 'healthy' : 'failing health check';
 }

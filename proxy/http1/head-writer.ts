@@ -29,13 +29,46 @@ export function keptFieldLines(head: HttpHead, forward: ForwardField, explicitPr
   return out;
 }
 
+/**
+ * keptFieldLines for a head under header edits: also drops the fields named
+ * in `drops` (removed or replaced by the edit) and, with `dropHost`, Host
+ * (an authority rewrite writes its own). Only plans with edits come here.
+ */
+export function keptFieldLinesExcept(
+  head: HttpHead,
+  forward: ForwardField,
+  explicitProxy: boolean,
+  upgrade: boolean,
+  rewriteTraceContext: boolean,
+  drops: ReadonlySet<string>,
+  dropHost: boolean,
+): string {
+  const text = head.text;
+  let out = '';
+  for (let i = 0; i < head.count; i++) {
+    if (!forward(head, i, explicitProxy, upgrade, rewriteTraceContext)) continue;
+    if (drops.size > 0 || dropHost) {
+      const name = head.lowerName(i);
+      if (drops.has(name) || (dropHost && name === 'host')) continue;
+    }
+    const end = i + 1 < head.count ? (head.lineStarts[i + 1] as number) : head.fieldsEnd;
+    out += text.slice(head.lineStarts[i], end);
+  }
+  return out;
+}
+
 const REASONS: Readonly<Record<number, string>> = {
   100: 'Continue',
   101: 'Switching Protocols',
   103: 'Early Hints',
   200: 'OK',
   204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
   304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
   400: 'Bad Request',
   404: 'Not Found',
   405: 'Method Not Allowed',
@@ -67,16 +100,23 @@ export function responseStatusLine(head: HttpHead): string {
 /**
  * A complete error answer: status from the wire error, the response-flags
  * field, a one-line text body (omitted for HEAD, with its length kept).
+ * `extraFields`: CRLF-terminated field lines to add (x-tracemesh-rate-limited).
  */
-export function errorResponse(err: WireError, close: boolean, headRequest: boolean): string {
+export function errorResponse(err: WireError, close: boolean, headRequest: boolean, extraFields = ''): string {
   const body = wireErrorBody(err);
   return (
     `HTTP/1.1 ${err.httpStatus} ${reasonPhrase(err.httpStatus)}\r\n` +
     `content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
     `${RESPONSE_FLAGS_HEADER}: ${err.flag}\r\n` +
+    extraFields +
     (close ? 'connection: close\r\n\r\n' : '\r\n') +
     (headRequest ? '' : body)
   );
+}
+
+/** A route's redirect: the status, Location, and no body. */
+export function redirectResponse(status: number, location: string, close: boolean): string {
+  return `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nlocation: ${location}\r\ncontent-length: 0\r\n` + (close ? 'connection: close\r\n\r\n' : '\r\n');
 }
 
 /** Head and first body bytes up to this size go out as one buffer: one write, one syscall. */

@@ -4,7 +4,7 @@
  * removal, trace context, peer metadata) asks "where is Host?" by index
  * instead of comparing names again.
  */
-import { SOURCE_NAMESPACE_HEADER, SOURCE_SERVICE_HEADER, SOURCE_VERSION_HEADER } from '../telemetry/attributes.js';
+import { ROUTE_HEADER, SOURCE_NAMESPACE_HEADER, SOURCE_SERVICE_HEADER, SOURCE_VERSION_HEADER } from '../telemetry/attributes.js';
 
 export const H_OTHER = 0;
 export const H_HOST = 1;
@@ -33,7 +33,9 @@ export const H_USER_AGENT = 23;
 export const H_SOURCE_SERVICE = 24;
 export const H_SOURCE_NAMESPACE = 25;
 export const H_SOURCE_VERSION = 26;
-export const HEADER_KIND_COUNT = 27;
+/** x-tracemesh-route: the caller's route rule, read by inbound rate limits; set only by the outbound proxy. */
+export const H_ROUTE = 27;
+export const HEADER_KIND_COUNT = 28;
 
 const KINDS = new Map<string, number>([
   ['host', H_HOST],
@@ -62,6 +64,7 @@ const KINDS = new Map<string, number>([
   [SOURCE_SERVICE_HEADER, H_SOURCE_SERVICE],
   [SOURCE_NAMESPACE_HEADER, H_SOURCE_NAMESPACE],
   [SOURCE_VERSION_HEADER, H_SOURCE_VERSION],
+  [ROUTE_HEADER, H_ROUTE],
 ]);
 
 // The parser classifies names where they stand in the head: it hashes each

@@ -18,6 +18,7 @@ import {
   H_PROXY_AUTHENTICATE,
   H_PROXY_AUTHORIZATION,
   H_PROXY_CONNECTION,
+  H_ROUTE,
   H_SOURCE_NAMESPACE,
   H_SOURCE_SERVICE,
   H_SOURCE_VERSION,
@@ -59,6 +60,8 @@ export function forwardRequestField(head: HttpHead, i: number, explicitProxy: bo
     case H_SOURCE_SERVICE:
     case H_SOURCE_NAMESPACE:
     case H_SOURCE_VERSION:
+    // Like peer metadata: only an outbound proxy says which route rule it chose (an app cannot pick its rate limit).
+    case H_ROUTE:
       return false;
     case H_TE:
       // "TE: trailers" is the one TE value that means something end to end (gRPC needs it).

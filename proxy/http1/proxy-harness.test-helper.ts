@@ -12,6 +12,7 @@ import type { HttpDirection, HttpRouteTarget } from '../http-direction.js';
 import { DEFAULT_LIMITS, type ProxyLimits } from '../limits.js';
 import type { WorkloadIdentity } from '../telemetry/telemetry.js';
 import type { ServiceSpec } from '../../src/config/types.js';
+import { MirrorSender } from './mirror.js';
 import { createHttp1UpstreamPool, serveHttp1, type Http1Deps, type Http1UpstreamPool } from './serve.js';
 import { createTestTelemetry, TEST_IDENTITY, type TestTelemetry } from './test-telemetry.test-helper.js';
 
@@ -81,7 +82,8 @@ export async function startProxy(cleanup: Cleanup, options: ProxyOptions): Promi
   const limits: ProxyLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const tel = createTestTelemetry(options.identity, options.tracing ?? true);
   const pool = createHttp1UpstreamPool(limits);
-  const deps: Http1Deps = { direction: options.direction, telemetry: tel.telemetry, limits, pool };
+  const mirrors = new MirrorSender(tel.telemetry, limits.requestTimeoutMs > 0 ? limits.requestTimeoutMs : 15_000);
+  const deps: Http1Deps = { direction: options.direction, telemetry: tel.telemetry, limits, pool, mirrors };
   if (options.onConnect !== undefined) deps.onConnect = options.onConnect;
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -109,6 +111,7 @@ export async function startProxy(cleanup: Cleanup, options: ProxyOptions): Promi
     limits,
     async close() {
       for (const s of sockets) s.destroy();
+      mirrors.close();
       pool.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

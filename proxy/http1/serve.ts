@@ -24,6 +24,7 @@ import { HttpHead } from './head.js';
 import { HEAD_TOO_LARGE, HeadReader } from './head-reader.js';
 import { HEAD_OK, parseRequestHead } from './parser.js';
 import { answerRefusal } from './refusal.js';
+import type { MirrorSender } from './mirror.js';
 import type { Http1UpstreamPool } from './upstream-pool.js';
 import { peerMetadataFields } from './upstream-request.js';
 
@@ -37,6 +38,8 @@ export interface Http1Deps {
   limits: ProxyLimits;
   /** Keep-alive pool, one per proxy per direction. */
   pool: Http1UpstreamPool;
+  /** Mirror copies (route rules with `mirror`), one sender per proxy per direction; undefined: copies are not sent. */
+  mirrors?: MirrorSender;
   /**
    * Explicit-mode outbound only: a CONNECT request was accepted; the listener
    * tier takes the socket over (paused, after "HTTP/1.1 200 Connection

@@ -6,11 +6,19 @@
  * (`Keep-Alive: timeout=N`), so the proxy rarely sends on a connection the
  * server is closing. Socket events go to whichever exchange holds the
  * connection; an idle connection that hears anything is closed.
+ *
+ * Traffic management: a request to a destination with connection-pool limits
+ * (DestinationLimits) opens a connection only when the destination is under
+ * maxConnections (idle ones of its other endpoints are closed first to make
+ * room); otherwise it waits as a pending request (maxPendingRequests) for a
+ * connection to be released or closed, at most the connect timeout. Without
+ * limits (inbound, or no policy) nothing of this runs.
  */
 import { connect, type Socket } from 'node:net';
 import { TracemeshError } from '../../src/lib/errors.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
 import type { ProxyLimits } from '../limits.js';
+import type { DestinationLimits } from '../pipeline/types.js';
 import { DeadlineSweeper, sweepPeriodMs } from './deadlines.js';
 
 /** The exchange holding a connection receives its socket's events. */
@@ -25,6 +33,10 @@ export interface UpstreamClient {
   /** The socket closed; `err` says why when it failed (refused, reset, connect timeout). */
   onUpstreamClose(conn: UpstreamConnection, err: Error | undefined): void;
   onUpstreamDrain(conn: UpstreamConnection): void;
+  /** A pending request (see Http1UpstreamPool.wait) got its connection. */
+  onUpstreamReady(conn: UpstreamConnection): void;
+  /** A pending request waited `waitedMs` without a connection: answer 503 UO. */
+  onUpstreamWaitExpired(waitedMs: number): void;
 }
 
 export interface Http1PoolEndpointStats {
@@ -43,10 +55,22 @@ export interface Http1PoolStats {
 }
 
 export interface Http1UpstreamPool {
-  /** An idle connection to the endpoint (most recently used first), or a new one. */
-  acquire(endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection;
-  /** Always a new connection (the retry after a reused one turned out closed). */
-  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection;
+  /**
+   * An idle connection to the endpoint (most recently used first), or a new
+   * one. With `limits`, undefined when the destination is at maxConnections:
+   * the caller then waits (`wait`) or gives up.
+   */
+  acquire(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits): UpstreamConnection | undefined;
+  /** Always a new connection (the retry after a reused one turned out closed); undefined as for acquire. */
+  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits): UpstreamConnection | undefined;
+  /**
+   * Queues a request for a connection to the endpoint (maxPendingRequests):
+   * false when the queue is full (→ 503 UO). Otherwise the client hears
+   * onUpstreamReady, or onUpstreamWaitExpired after `timeoutMs`.
+   */
+  wait(endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits, timeoutMs: number): boolean;
+  /** The waiting client left (its downstream went away). */
+  cancelWait(client: UpstreamClient): void;
   /** The exchange is done and the connection can carry another request. */
   release(conn: UpstreamConnection): void;
   /**
@@ -90,6 +114,23 @@ class EndpointGroup {
   constructor(readonly key: string) {}
 }
 
+/** A request waiting for a connection to a destination at maxConnections. */
+class Waiter {
+  timer: NodeJS.Timeout | undefined = undefined;
+  constructor(
+    readonly pool: UpstreamPool,
+    readonly endpoint: ClusterEndpoint,
+    readonly client: UpstreamClient,
+    readonly limits: DestinationLimits,
+    readonly timeoutMs: number,
+  ) {}
+}
+
+function onWaitExpired(waiter: Waiter): void {
+  waiter.timer = undefined;
+  waiter.pool.expireWaiter(waiter);
+}
+
 export class UpstreamConnection {
   readonly socket: Socket;
   owner: UpstreamClient | undefined;
@@ -98,6 +139,8 @@ export class UpstreamConnection {
   completedRequests = 0;
   state = S_CONNECTING;
   idleSince = 0;
+  /** The destination's limits this connection counts against (maxConnections); undefined: none. */
+  limits: DestinationLimits | undefined = undefined;
   /** How long this connection may stay idle: the pool's limit, or less when the server says so. */
   idleLimitMs: number;
   error: Error | undefined = undefined;
@@ -208,6 +251,9 @@ function sweepIdle(pool: UpstreamPool): void {
 export class UpstreamPool implements Http1UpstreamPool {
   readonly deadlines: DeadlineSweeper;
   private readonly groups = new Map<string, EndpointGroup>();
+  /** Requests waiting for a connection, per destination (its limits object), oldest first. */
+  private readonly waiters = new Map<DestinationLimits, Waiter[]>();
+  private readonly waiting = new Map<UpstreamClient, Waiter>();
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
 
@@ -226,7 +272,7 @@ export class UpstreamPool implements Http1UpstreamPool {
     return group;
   }
 
-  acquire(endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection {
+  acquire(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits): UpstreamConnection | undefined {
     const group = this.group(endpoint.key);
     const idle = group.idle;
     if (idle.length > 0) {
@@ -244,15 +290,24 @@ export class UpstreamPool implements Http1UpstreamPool {
         return conn;
       }
     }
-    return this.open(group, endpoint, client);
+    return this.openWithin(group, endpoint, client, limits);
   }
 
-  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection {
-    return this.open(this.group(endpoint.key), endpoint, client);
+  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits): UpstreamConnection | undefined {
+    return this.openWithin(this.group(endpoint.key), endpoint, client, limits);
   }
 
-  private open(group: EndpointGroup, endpoint: ClusterEndpoint, client: UpstreamClient): UpstreamConnection {
-    const conn = new UpstreamConnection(this, group, endpoint, client, this.limits.connectTimeoutMs, this.limits.upstreamIdleTimeoutMs);
+  private openWithin(group: EndpointGroup, endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits | undefined): UpstreamConnection | undefined {
+    if (limits !== undefined && !limits.tryOpenConnection()) {
+      if (!this.closeIdleOf(limits) || !limits.tryOpenConnection()) return undefined;
+    }
+    return this.open(group, endpoint, client, limits);
+  }
+
+  private open(group: EndpointGroup, endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits | undefined): UpstreamConnection {
+    const connectTimeoutMs = limits === undefined || limits.connectTimeoutMs === null ? this.limits.connectTimeoutMs : limits.connectTimeoutMs;
+    const conn = new UpstreamConnection(this, group, endpoint, client, connectTimeoutMs, this.limits.upstreamIdleTimeoutMs);
+    conn.limits = limits;
     conn.state = S_IN_USE;
     group.open++;
     group.inUse++;
@@ -264,10 +319,14 @@ export class UpstreamPool implements Http1UpstreamPool {
     conn.completedRequests++;
     if (conn.state !== S_IN_USE) return;
     const group = conn.group;
-    group.inUse--;
     const socket = conn.socket;
-    if (this.closed || socket.destroyed || !socket.readable || !socket.writable || group.idle.length >= this.limits.maxIdleUpstreamPerEndpoint || conn.idleLimitMs <= 0) {
+    const usable = !this.closed && !socket.destroyed && socket.readable && socket.writable && conn.idleLimitMs > 0;
+    // A request waiting for this destination takes the connection (or its slot) before it goes idle.
+    if (usable && conn.limits !== undefined && this.waiters.size > 0 && this.serveWaiter(conn.limits, conn)) return;
+    group.inUse--;
+    if (!usable || group.idle.length >= this.limits.maxIdleUpstreamPerEndpoint) {
       conn.state = S_DISCARDED;
+      this.freeSlot(conn);
       socket.destroy();
       return;
     }
@@ -282,6 +341,7 @@ export class UpstreamPool implements Http1UpstreamPool {
     if (conn.state === S_IN_USE) conn.group.inUse--;
     if (conn.state === S_IDLE) removeIdle(conn);
     if (conn.state !== S_CLOSED) conn.state = S_DISCARDED;
+    this.freeSlot(conn);
     if (graceful) conn.socket.destroySoon();
     else conn.socket.destroy();
   }
@@ -297,6 +357,107 @@ export class UpstreamPool implements Http1UpstreamPool {
     if (conn.state === S_IDLE) removeIdle(conn);
     else if (conn.state === S_IN_USE) group.inUse--;
     conn.state = S_CLOSED;
+    this.freeSlot(conn);
+  }
+
+  /** The connection no longer counts against its destination's maxConnections (once, whichever comes first: discard or close). */
+  private freeSlot(conn: UpstreamConnection): void {
+    const limits = conn.limits;
+    if (limits === undefined) return;
+    conn.limits = undefined;
+    limits.connectionClosed();
+    if (this.waiters.size > 0) this.serveWaiter(limits, undefined);
+  }
+
+  /**
+   * A slot or a released connection for the first request waiting on
+   * `limits`: the released connection when it goes to the same endpoint,
+   * else a new connection (the released one is closed to make the room).
+   */
+  private serveWaiter(limits: DestinationLimits, released: UpstreamConnection | undefined): boolean {
+    const queue = this.waiters.get(limits);
+    if (queue === undefined || queue.length === 0) return false;
+    const waiter = queue[0] as Waiter;
+    if (released !== undefined && released.group.key === waiter.endpoint.key) {
+      this.dequeue(waiter);
+      released.owner = waiter.client;
+      waiter.client.onUpstreamReady(released);
+      return true;
+    }
+    if (released !== undefined) {
+      released.state = S_DISCARDED;
+      released.group.inUse--;
+      released.owner = undefined;
+      this.freeSlotQuietly(released);
+      released.socket.destroy();
+    }
+    if (!limits.tryOpenConnection()) return released !== undefined;
+    this.dequeue(waiter);
+    const conn = this.open(this.group(waiter.endpoint.key), waiter.endpoint, waiter.client, limits);
+    waiter.client.onUpstreamReady(conn);
+    return true;
+  }
+
+  private freeSlotQuietly(conn: UpstreamConnection): void {
+    const limits = conn.limits;
+    if (limits === undefined) return;
+    conn.limits = undefined;
+    limits.connectionClosed();
+  }
+
+  private dequeue(waiter: Waiter): void {
+    const queue = this.waiters.get(waiter.limits);
+    if (queue !== undefined) {
+      const at = queue.indexOf(waiter);
+      if (at >= 0) queue.splice(at, 1);
+      if (queue.length === 0) this.waiters.delete(waiter.limits);
+    }
+    this.waiting.delete(waiter.client);
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    waiter.timer = undefined;
+    waiter.limits.pendingEnded();
+  }
+
+  wait(endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits, timeoutMs: number): boolean {
+    if (this.closed || !limits.tryStartPending()) return false;
+    const waiter = new Waiter(this, endpoint, client, limits, timeoutMs);
+    let queue = this.waiters.get(limits);
+    if (queue === undefined) {
+      queue = [];
+      this.waiters.set(limits, queue);
+    }
+    queue.push(waiter);
+    this.waiting.set(client, waiter);
+    if (timeoutMs > 0) waiter.timer = setTimeout(onWaitExpired, timeoutMs, waiter).unref();
+    return true;
+  }
+
+  cancelWait(client: UpstreamClient): void {
+    const waiter = this.waiting.get(client);
+    if (waiter !== undefined) this.dequeue(waiter);
+  }
+
+  expireWaiter(waiter: Waiter): void {
+    if (this.waiting.get(waiter.client) !== waiter) return;
+    this.dequeue(waiter);
+    waiter.client.onUpstreamWaitExpired(waiter.timeoutMs);
+  }
+
+  /** At maxConnections: closes one idle connection of the destination (any endpoint), so a new one fits. */
+  private closeIdleOf(limits: DestinationLimits): boolean {
+    for (const group of this.groups.values()) {
+      const idle = group.idle;
+      for (let i = 0; i < idle.length; i++) {
+        const conn = idle[i] as UpstreamConnection;
+        if (conn.limits !== limits) continue;
+        idle.splice(i, 1);
+        conn.state = S_DISCARDED;
+        this.freeSlotQuietly(conn);
+        conn.socket.destroy();
+        return true;
+      }
+    }
+    return false;
   }
 
   sweep(): void {
@@ -327,6 +488,10 @@ export class UpstreamPool implements Http1UpstreamPool {
     this.closed = true;
     clearInterval(this.sweepTimer);
     this.deadlines.close();
+    for (const waiter of [...this.waiting.values()]) {
+      this.dequeue(waiter);
+      waiter.client.onUpstreamWaitExpired(0);
+    }
     for (const group of this.groups.values()) {
       for (const conn of [...group.idle]) conn.socket.destroy();
     }

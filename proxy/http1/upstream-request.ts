@@ -4,13 +4,15 @@
  * sets — trace context carrying this proxy's span, the forwarding fields,
  * a request id, and (outbound) who is calling.
  */
-import { SOURCE_NAMESPACE_HEADER, SOURCE_SERVICE_HEADER, SOURCE_VERSION_HEADER } from '../telemetry/attributes.js';
+import { headerEditLines } from '../pipeline/header-edits.js';
+import type { RoutePlan } from '../pipeline/types.js';
+import { ROUTE_HEADER, SOURCE_NAMESPACE_HEADER, SOURCE_SERVICE_HEADER, SOURCE_VERSION_HEADER } from '../telemetry/attributes.js';
 import type { HttpObservation } from '../telemetry/http-observation.js';
 import type { WorkloadIdentity } from '../telemetry/telemetry.js';
 import { formatTraceparent } from '../telemetry/trace-context.js';
 import { H_X_FORWARDED_FOR } from './header-kinds.js';
 import type { HttpHead } from './head.js';
-import { keptFieldLines } from './head-writer.js';
+import { keptFieldLines, keptFieldLinesExcept } from './head-writer.js';
 import { forwardRequestField } from './hop-by-hop.js';
 import type { RequestTarget } from './request-target.js';
 
@@ -44,6 +46,36 @@ export function upstreamRequestHead(head: HttpHead, target: RequestTarget, obs: 
     out = head.method + ' ' + target.origin + (head.versionMinor === 0 ? ' HTTP/1.0\r\n' : ' HTTP/1.1\r\n');
   }
   out += keptFieldLines(head, forwardRequestField, options.explicitProxy, options.upgrade, options.rewriteTraceContext);
+  return out + proxyFields(head, obs, options) + '\r\n';
+}
+
+/**
+ * The upstream head under a route plan: the rewritten path and authority,
+ * the request header edits, and the rule's name in x-tracemesh-route.
+ * `authority` overrides the plan's (a mirror's "-shadow" authority);
+ * `extra` is more CRLF-terminated field lines (the mirror's marker).
+ */
+export function plannedRequestHead(head: HttpHead, target: RequestTarget, obs: HttpObservation, options: UpstreamRequestOptions, plan: RoutePlan, authority: string | undefined, extra: string): string {
+  const path = plan.path ?? target.origin;
+  let out = head.method + ' ' + path + (head.versionMinor === 0 ? ' HTTP/1.0\r\n' : ' HTTP/1.1\r\n');
+  const edit = headerEditLines(plan.requestHeaders);
+  const host = authority ?? plan.authority;
+  out += keptFieldLinesExcept(head, forwardRequestField, options.explicitProxy, options.upgrade, options.rewriteTraceContext, edit.drops, host !== undefined);
+  if (host !== undefined) out += 'host: ' + host + '\r\n';
+  out += edit.lines;
+  if (plan.routeName !== '') out += ROUTE_HEADER + ': ' + plan.routeName + '\r\n';
+  return out + extra + proxyFields(head, obs, options) + '\r\n';
+}
+
+/** Whether the plan changes the upstream head beyond the usual (then plannedRequestHead builds it). */
+export function planEditsRequest(plan: RoutePlan): boolean {
+  const edit = plan.requestHeaders;
+  return plan.routeName !== '' || plan.path !== undefined || plan.authority !== undefined || edit.set.length > 0 || edit.add.length > 0 || edit.remove.length > 0;
+}
+
+/** The fields this proxy adds after the kept ones: trace context, forwarding, request id, peer metadata, connection. */
+function proxyFields(head: HttpHead, obs: HttpObservation, options: UpstreamRequestOptions): string {
+  let out = '';
   if (options.rewriteTraceContext) {
     out += 'traceparent: ' + formatTraceparent(obs.traceId, obs.spanId, obs.sampled) + '\r\n';
     // A B3 caller's downstream services may read only B3: rewrite it as one b3 field carrying this span.
@@ -57,5 +89,5 @@ export function upstreamRequestHead(head: HttpHead, target: RequestTarget, obs: 
   if (options.upgrade) out += 'connection: upgrade\r\n';
   // An HTTP/1.0 request is forwarded as 1.0 (so the response is never chunked for a 1.0 client) but keeps the upstream connection.
   else if (head.versionMinor === 0) out += 'connection: keep-alive\r\n';
-  return out + '\r\n';
+  return out;
 }

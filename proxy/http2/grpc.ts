@@ -75,3 +75,38 @@ export function parseGrpcStatus(value: string | string[] | undefined): number {
   const n = Number(value);
   return Number.isInteger(n) && n >= 0 ? n : -1;
 }
+
+// Envoy's Grpc::Utility::grpcToHttpStatus, indexed by gRPC status.
+const HTTP_OF_GRPC: readonly number[] = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
+
+/**
+ * The HTTP status that stands for a gRPC status: what a plain HTTP caller is
+ * answered for a gRPC fault, and what outlier detection and retries read for
+ * a gRPC response (Envoy does the same: UNAVAILABLE counts as a 503).
+ */
+export function httpStatusOfGrpc(status: number): number {
+  return HTTP_OF_GRPC[status] ?? 500;
+}
+
+/** The gRPC status a gRPC caller sees for an HTTP status (grpc's http-grpc-status-mapping.md). */
+export function grpcStatusOfHttp(status: number): number {
+  switch (status) {
+    case 200:
+      return 0;
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}

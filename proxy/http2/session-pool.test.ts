@@ -9,6 +9,8 @@ import { DEFAULT_LIMITS, type ProxyLimits } from '../limits.js';
 import { h2Call, h2Connect, startH2Upstream, type H2Upstream } from './h2-peers.test-helper.js';
 import { outboundDirection, service, startProxy, unusedPort } from './proxy-fixture.test-helper.js';
 import { createHttp2SessionPool, type Http2SessionPool } from './session-pool.js';
+import { createDestinationLimits } from '../pipeline/limits.js';
+import { LimitCounters } from '../pipeline/traffic-state.js';
 
 function endpoint(port: number): ClusterEndpoint {
   return {
@@ -160,5 +162,30 @@ describe('HTTP/2 upstream session pool', () => {
       refused = err;
     }
     expect(isTracemeshError(refused, 'TM_ERR_UPSTREAM')).toBe(true);
+  });
+  it('counts sessions against a destination\'s maxConnections and gives them back when they close', async () => {
+    const a = await upstream();
+    const b = await upstream();
+    const p = pool();
+    const counters = new LimitCounters();
+    const limits = createDestinationLimits(
+      { maxConnections: 1, maxPendingRequests: null, maxRequests: null, maxRetries: null, connectTimeoutMs: null },
+      counters,
+      Date.now,
+    );
+    const first = p.sessionWithin(endpoint(a.port), limits);
+    expect(first).toBeDefined();
+    expect(await body(first!.request(GET, true))).toBe('ok /');
+    // The live session carries further streams without a new connection.
+    expect(p.sessionWithin(endpoint(a.port), limits)).toBe(first);
+    expect(counters.connections).toBe(1);
+    // A second endpoint would need a second session: over the limit.
+    expect(p.sessionWithin(endpoint(b.port), limits)).toBeUndefined();
+    a.kill();
+    await eventually(async () => (counters.connections === 0 ? true : undefined), 'the session to close', 5_000);
+    const second = p.sessionWithin(endpoint(b.port), limits);
+    expect(second).toBeDefined();
+    expect(await body(second!.request(GET, true))).toBe('ok /');
+    expect(counters.connections).toBe(1);
   });
 });

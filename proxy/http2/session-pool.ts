@@ -12,6 +12,7 @@ import { connect, type ClientHttp2Session, type ClientHttp2Stream, type Http2Ses
 import { TracemeshError } from '../../src/lib/errors.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
 import type { ProxyLimits } from '../limits.js';
+import type { DestinationLimits } from '../pipeline/types.js';
 import { clientOptions } from './h2-settings.js';
 
 /** One pooled session as a stream's owner sees it. */
@@ -26,8 +27,12 @@ export interface UpstreamSession {
    * Opens a stream. With endStream false the request body follows, and the
    * stream emits 'wantTrailers' after its last DATA (send trailers or `{}`).
    * Throws when the session can no longer take streams (node's ERR_HTTP2_*).
+   * `pending`: the caller took a maxPendingRequests place because the
+   * session is not connected yet; the session gives it back (pendingEnded)
+   * once, when its SETTINGS arrive or when this stream closes, whichever
+   * comes first (also when this call throws).
    */
-  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream;
+  request(headers: OutgoingHttpHeaders, endStream: boolean, pending?: DestinationLimits): ClientHttp2Stream;
 }
 
 export interface Http2EndpointStats {
@@ -50,6 +55,15 @@ export interface Http2PoolStats {
 export interface Http2SessionPool {
   /** The live session to the endpoint, connecting a new one when there is none. Throws TM_ERR_UPSTREAM once closed. */
   session(endpoint: ClusterEndpoint): UpstreamSession;
+  /**
+   * As session(), within a destination's limits: a new session needs
+   * `limits.tryOpenConnection()` (for HTTP/2, maxConnections counts sessions:
+   * one session carries many streams) and is given back with
+   * connectionClosed() when it closes; it connects within the limits'
+   * connectTimeoutMs when set. Undefined: no live session and none may be
+   * opened (→ 503 UO). Throws TM_ERR_UPSTREAM once closed.
+   */
+  sessionWithin(endpoint: ClusterEndpoint, limits: DestinationLimits): UpstreamSession | undefined;
   stats(): Http2PoolStats;
   /**
    * Sends GOAWAY on every session and resolves when they have closed; sessions
@@ -63,7 +77,9 @@ const DEFAULT_CLOSE_GRACE_MS = 5_000;
 // The pool entry a session's or stream's events belong to; module-level
 // listeners read it instead of a closure per session or stream.
 const ENTRY = Symbol('tracemesh.h2.upstreamSession');
-type Tagged<T> = T & { [ENTRY]?: PooledSession };
+/** The pending place a stream holds until its session connects. */
+const PENDING = Symbol('tracemesh.h2.pending');
+type Tagged<T> = T & { [ENTRY]?: PooledSession; [PENDING]?: DestinationLimits };
 
 class PooledSession implements UpstreamSession {
   readonly session: ClientHttp2Session;
@@ -72,12 +88,17 @@ class PooledSession implements UpstreamSession {
   activeStreams = 0;
   streamsOpened = 0;
   closed = false;
+  /** Streams opened before the session connected that hold a pending place. */
+  private readonly waiting = new Set<ClientHttp2Stream>();
   private readonly connectTimer: NodeJS.Timeout;
   private readonly idleTimer: NodeJS.Timeout;
 
   constructor(
     readonly pool: SessionPool,
     readonly key: string,
+    /** The destination whose maxConnections this session counts against; undefined: no limits. */
+    private readonly destinationLimits: DestinationLimits | undefined,
+    readonly connectTimeoutMs: number,
   ) {
     const limits = pool.limits;
     this.session = connect(`http://${key}`, pool.options);
@@ -86,16 +107,29 @@ class PooledSession implements UpstreamSession {
     this.session.on('error', onSessionError);
     this.session.on('goaway', onSessionGoaway);
     this.session.once('close', onSessionClose);
-    this.connectTimer = setTimeout(onConnectTimeout, limits.connectTimeoutMs, this);
+    this.connectTimer = setTimeout(onConnectTimeout, connectTimeoutMs, this);
     this.connectTimer.unref();
     // Armed now (a session nobody uses is idle) and re-armed each time the last stream ends.
     this.idleTimer = setTimeout(onIdleTimeout, limits.upstreamIdleTimeoutMs, this);
     this.idleTimer.unref();
   }
 
-  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
-    const stream = this.session.request(headers, { endStream, waitForTrailers: !endStream });
+  request(headers: OutgoingHttpHeaders, endStream: boolean, pending?: DestinationLimits): ClientHttp2Stream {
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.session.request(headers, { endStream, waitForTrailers: !endStream });
+    } catch (err) {
+      pending?.pendingEnded();
+      throw err;
+    }
     (stream as Tagged<ClientHttp2Stream>)[ENTRY] = this;
+    if (pending !== undefined) {
+      if (this.connected) pending.pendingEnded();
+      else {
+        (stream as Tagged<ClientHttp2Stream>)[PENDING] = pending;
+        this.waiting.add(stream);
+      }
+    }
     stream.once('close', onStreamClose);
     this.activeStreams++;
     this.streamsOpened++;
@@ -106,9 +140,12 @@ class PooledSession implements UpstreamSession {
   onConnected(): void {
     this.connected = true;
     clearTimeout(this.connectTimer);
+    for (const stream of this.waiting) releasePending(stream);
+    this.waiting.clear();
   }
 
-  onStreamEnded(): void {
+  onStreamEnded(stream: ClientHttp2Stream): void {
+    if (this.waiting.delete(stream)) releasePending(stream);
     this.activeStreams--;
     if (this.activeStreams === 0 && !this.closed) this.idleTimer.refresh();
   }
@@ -119,6 +156,7 @@ class PooledSession implements UpstreamSession {
     clearTimeout(this.connectTimer);
     clearTimeout(this.idleTimer);
     if (this.failure === '') this.failure = 'upstream session closed';
+    this.destinationLimits?.connectionClosed();
     this.pool.forget(this);
   }
 
@@ -153,12 +191,19 @@ function onSessionClose(this: ClientHttp2Session): void {
 }
 
 function onStreamClose(this: ClientHttp2Stream): void {
-  entryOf(this)?.onStreamEnded();
+  entryOf(this)?.onStreamEnded(this);
+}
+
+function releasePending(stream: ClientHttp2Stream): void {
+  const tagged = stream as Tagged<ClientHttp2Stream>;
+  const pending = tagged[PENDING];
+  tagged[PENDING] = undefined;
+  pending?.pendingEnded();
 }
 
 function onConnectTimeout(entry: PooledSession): void {
   if (entry.connected || entry.session.destroyed) return;
-  const ms = entry.pool.limits.connectTimeoutMs;
+  const ms = entry.connectTimeoutMs;
   entry.failure = `connect timeout after ${ms} ms to ${entry.key}`;
   entry.session.destroy(new TracemeshError('TM_ERR_UPSTREAM', entry.failure));
 }
@@ -189,7 +234,19 @@ class SessionPool implements Http2SessionPool {
     const existing = this.live.get(endpoint.key);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
     if (this.closing !== undefined) throw new TracemeshError('TM_ERR_UPSTREAM', 'the HTTP/2 session pool is closed');
-    const entry = new PooledSession(this, endpoint.key);
+    return this.openSession(endpoint, undefined, this.limits.connectTimeoutMs);
+  }
+
+  sessionWithin(endpoint: ClusterEndpoint, limits: DestinationLimits): UpstreamSession | undefined {
+    const existing = this.live.get(endpoint.key);
+    if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
+    if (this.closing !== undefined) throw new TracemeshError('TM_ERR_UPSTREAM', 'the HTTP/2 session pool is closed');
+    if (!limits.tryOpenConnection()) return undefined;
+    return this.openSession(endpoint, limits, limits.connectTimeoutMs ?? this.limits.connectTimeoutMs);
+  }
+
+  private openSession(endpoint: ClusterEndpoint, limits: DestinationLimits | undefined, connectTimeoutMs: number): PooledSession {
+    const entry = new PooledSession(this, endpoint.key, limits, connectTimeoutMs);
     this.live.set(endpoint.key, entry);
     this.open.add(entry);
     this.sessionsOpened++;

@@ -52,6 +52,16 @@ export const MESH_RESPONSE_FLAGS = 'tracemesh.response_flags';
 export const MESH_ATTEMPT = 'tracemesh.attempt';
 export const MESH_UPSTREAM_ADDRESS = 'tracemesh.upstream.address';
 export const MESH_REQUEST_ID = 'tracemesh.request_id';
+/** The route rule's destination subset (traffic management). */
+export const MESH_SUBSET = 'tracemesh.subset';
+/** The destination a copy of the request was mirrored to. */
+export const MESH_MIRRORED_TO = 'tracemesh.mirrored_to';
+/** A fault-injected delay, milliseconds. */
+export const MESH_FAULT_DELAY_MS = 'tracemesh.fault.delay_ms';
+/** The RateLimit document that refused the request. */
+export const MESH_RATE_LIMIT = 'tracemesh.rate_limit';
+/** The request is a mirror's copy (its answer is discarded). */
+export const MESH_MIRROR = 'tracemesh.mirror';
 export const MESH_BYTES_RECEIVED = 'tracemesh.tcp.bytes_received';
 export const MESH_BYTES_SENT = 'tracemesh.tcp.bytes_sent';
 
@@ -63,3 +73,12 @@ export const MESH_BYTES_SENT = 'tracemesh.tcp.bytes_sent';
 export const SOURCE_SERVICE_HEADER = 'x-tracemesh-source-service';
 export const SOURCE_NAMESPACE_HEADER = 'x-tracemesh-source-namespace';
 export const SOURCE_VERSION_HEADER = 'x-tracemesh-source-version';
+
+/**
+ * Traffic-management headers. The outbound proxy names the route rule it
+ * chose (the inbound proxy's rate limits read it); a mirror's copy says it
+ * is one; a refused request says which RateLimit refused it.
+ */
+export const ROUTE_HEADER = 'x-tracemesh-route';
+export const MIRROR_HEADER = 'x-tracemesh-mirror';
+export const RATE_LIMITED_HEADER = 'x-tracemesh-rate-limited';

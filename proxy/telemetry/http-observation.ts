@@ -61,6 +61,8 @@ export class HttpObservation {
   faultDelayMs = 0;
   /** The RateLimit document that refused the request, '' when none did. */
   rateLimitName = '';
+  /** This observation is a mirror's copy of a request (its answer was discarded). */
+  mirror = false;
 
   // Response.
   statusCode = 0;

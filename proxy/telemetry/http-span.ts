@@ -108,6 +108,11 @@ export class HttpSpanRecord implements ProxySpanRecord {
     if (obs.userAgent !== '') w.string(A.USER_AGENT_ORIGINAL, obs.userAgent);
     if (obs.requestId !== '') w.string(A.MESH_REQUEST_ID, obs.requestId);
     if (obs.routeName !== '') w.string(A.MESH_ROUTE, obs.routeName);
+    if (obs.subset !== '') w.string(A.MESH_SUBSET, obs.subset);
+    if (obs.mirroredTo !== '') w.string(A.MESH_MIRRORED_TO, obs.mirroredTo);
+    if (obs.mirror) w.string(A.MESH_MIRROR, 'true');
+    if (obs.faultDelayMs > 0) w.int(A.MESH_FAULT_DELAY_MS, obs.faultDelayMs);
+    if (obs.rateLimitName !== '') w.string(A.MESH_RATE_LIMIT, obs.rateLimitName);
     if (obs.upstreamAddress !== '') {
       w.string(A.MESH_UPSTREAM_ADDRESS, `${obs.upstreamAddress}:${obs.upstreamPort}`);
       if (obs.kind === 'client') {

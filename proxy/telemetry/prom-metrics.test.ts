@@ -108,4 +108,26 @@ describe('Prometheus proxy metrics', () => {
     expect(text).toMatch(/^process_resident_memory_bytes \d/m);
     expect(text).toMatch(/^nodejs_heap_size_used_bytes \d/m);
   });
+
+  it('counts traffic-management decisions: retries, ejections, rate limits, overflows and mirrors', async () => {
+    const metrics = createProxyMetrics({ identity, defaultMetrics: false });
+    metrics.recordRetry('reviews.default:9080|v2');
+    metrics.recordRetry('reviews.default:9080|v2');
+    metrics.recordOutlierEvent({ kind: 'ejected', destination: 'reviews.default:9080', reason: 'consecutive-5xx' });
+    metrics.recordOutlierEvent({ kind: 'overflow', destination: 'reviews.default:9080', reason: 'consecutive-5xx' });
+    metrics.recordOutlierEvent({ kind: 'unejected', destination: 'reviews.default:9080' });
+    metrics.recordRateLimited('reviews-api');
+    metrics.recordOverflow('reviews.default:9080');
+    metrics.recordMirror('reviews.default:9080|v3', true);
+    metrics.recordMirror('reviews.default:9080|v3', false);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('tracemesh_retries_total{destination="reviews.default:9080|v2"} 2');
+    expect(text).toContain('tracemesh_outlier_ejections_total{destination="reviews.default:9080",reason="consecutive-5xx",result="ejected"} 1');
+    expect(text).toContain('tracemesh_outlier_ejections_total{destination="reviews.default:9080",reason="consecutive-5xx",result="overflow"} 1');
+    expect(text).not.toContain('result="unejected"');
+    expect(text).toContain('tracemesh_rate_limited_total{limit="reviews-api"} 1');
+    expect(text).toContain('tracemesh_overflow_total{destination="reviews.default:9080"} 1');
+    expect(text).toContain('tracemesh_mirror_requests_total{destination="reviews.default:9080|v3",result="sent"} 1');
+    expect(text).toContain('tracemesh_mirror_requests_total{destination="reviews.default:9080|v3",result="dropped"} 1');
+  });
 });

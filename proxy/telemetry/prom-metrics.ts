@@ -53,6 +53,8 @@ export interface PromProxyMetrics extends ProxyMetrics {
   trackAccessLogDrops(log: { readonly droppedLines: number }): void;
   /** Reports failed OTLP metric exports as tracemesh_metrics_export_failures_total. */
   trackMetricExportFailures(bridge: { readonly failedExports: number }): void;
+  /** An outlier-detection event (proxy/pipeline/outlier-detection.ts): ejections and refused ejections are counted. */
+  recordOutlierEvent(event: { readonly kind: 'ejected' | 'overflow' | 'unejected'; readonly destination: string; readonly reason?: string }): void;
 }
 
 export interface ProxyMetricsOptions {
@@ -101,6 +103,12 @@ class PromMetrics implements PromProxyMetrics {
   private readonly tcpSentTotal: Counter<TcpLabelName>;
   private readonly seriesOverflowTotal: Counter<'family'>;
   private readonly tcpChildren = new Map<string, TcpChildren>();
+  // Traffic management. Label values are destination and RateLimit names from the configuration, so their number is bounded by it.
+  private readonly retriesTotal: Counter<'destination'>;
+  private readonly ejectionsTotal: Counter<'destination' | 'reason' | 'result'>;
+  private readonly rateLimitedTotal: Counter<'limit'>;
+  private readonly overflowTotal: Counter<'destination'>;
+  private readonly mirrorsTotal: Counter<'destination' | 'result'>;
   private readonly addSpanDropReader: (read: () => number) => void;
   private readonly addAccessLogDropReader: (read: () => number) => void;
   private readonly addExportFailureReader: (read: () => number) => void;
@@ -123,6 +131,16 @@ class PromMetrics implements PromProxyMetrics {
       labelNames: ['family'],
       registers,
     });
+    this.retriesTotal = new Counter({ name: 'tracemesh_retries_total', help: 'Retries of outbound requests (attempts after the first), per destination', labelNames: ['destination'], registers });
+    this.ejectionsTotal = new Counter({
+      name: 'tracemesh_outlier_ejections_total',
+      help: 'Outlier detection: endpoints ejected (result="ejected") or left in because maxEjectionPercent was reached (result="overflow")',
+      labelNames: ['destination', 'reason', 'result'],
+      registers,
+    });
+    this.rateLimitedTotal = new Counter({ name: 'tracemesh_rate_limited_total', help: 'Inbound requests refused by a RateLimit (flag RL), per RateLimit', labelNames: ['limit'], registers });
+    this.overflowTotal = new Counter({ name: 'tracemesh_overflow_total', help: 'Outbound requests refused by connection-pool limits (flag UO), per destination', labelNames: ['destination'], registers });
+    this.mirrorsTotal = new Counter({ name: 'tracemesh_mirror_requests_total', help: 'Mirrored request copies, sent or dropped (too many in flight)', labelNames: ['destination', 'result'], registers });
     this.addSpanDropReader = readingCounter(
       registry,
       'tracemesh_spans_dropped_total',
@@ -153,6 +171,27 @@ class PromMetrics implements PromProxyMetrics {
 
   recordRequest(labels: RequestLabels, durationMs: number, requestBytes: number, responseBytes: number): void {
     this.requests.record(labels, durationMs, requestBytes, responseBytes);
+  }
+
+  recordRetry(destination: string): void {
+    this.retriesTotal.inc({ destination });
+  }
+
+  recordMirror(destination: string, sent: boolean): void {
+    this.mirrorsTotal.inc({ destination, result: sent ? 'sent' : 'dropped' });
+  }
+
+  recordRateLimited(limit: string): void {
+    this.rateLimitedTotal.inc({ limit });
+  }
+
+  recordOverflow(destination: string): void {
+    this.overflowTotal.inc({ destination });
+  }
+
+  recordOutlierEvent(event: { readonly kind: 'ejected' | 'overflow' | 'unejected'; readonly destination: string; readonly reason?: string }): void {
+    if (event.kind === 'unejected') return;
+    this.ejectionsTotal.inc({ destination: event.destination, reason: event.reason ?? '', result: event.kind });
   }
 
   tcpOpened(labels: TcpLabels): void {

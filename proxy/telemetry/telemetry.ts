@@ -45,6 +45,15 @@ export interface TcpLabels {
 
 export interface ProxyMetrics {
   recordRequest(labels: RequestLabels, durationMs: number, requestBytes: number, responseBytes: number): void;
+  // Traffic management (optional: test doubles need not count them).
+  /** A retry of a request to `destination` ("reviews.default:9080|v2") started. */
+  recordRetry?(destination: string): void;
+  /** A mirror copy to `destination` was sent, or dropped (too many in flight). */
+  recordMirror?(destination: string, sent: boolean): void;
+  /** An inbound request was refused by the RateLimit `limit`. */
+  recordRateLimited?(limit: string): void;
+  /** An outbound request was refused by `destination`'s connection-pool limits (flag UO). */
+  recordOverflow?(destination: string): void;
   tcpOpened(labels: TcpLabels): void;
   tcpClosed(labels: TcpLabels, bytesReceived: number, bytesSent: number, durationMs: number): void;
 }

@@ -99,6 +99,32 @@ function limitsFromFlags(args: ParsedArgs): ProxyLimits {
   };
 }
 
+/** Longer than every bounded wait in the stop path (span flush and exporter close, the control plane's DELETE). */
+const STOP_DEADLINE_MS = 30_000;
+
+/**
+ * Stops the proxy; 1 if it has not stopped within `deadlineMs`. The
+ * deadline's timer is left referenced on purpose: the stop path waits on
+ * things that do not hold the event loop by themselves (an idle OTLP/HTTP2
+ * session is unref'd, and its graceful close and the flush deadlines use
+ * unref'd timers), and without a referenced handle Node would find the loop
+ * empty mid-stop and exit 13 with main's top-level await unsettled.
+ */
+async function stopWithin(proxy: { stop(): Promise<void> }, deadlineMs: number, stderr: { write(text: string): unknown }): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), deadlineMs);
+  });
+  try {
+    const outcome = await Promise.race([proxy.stop().then(() => 'stopped' as const), late]);
+    if (outcome === 'stopped') return 0;
+    stderr.write(`${new Date().toISOString()} proxy: not stopped within ${deadlineMs} ms; exiting anyway\n`);
+    return 1;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export const proxyCommand: Command = {
   name: 'proxy',
   summary: 'Run a sidecar proxy in front of one workload: inbound and outbound listeners, spans, metrics',
@@ -168,7 +194,8 @@ export const proxyCommand: Command = {
     const configPaths = (args.values['config'] as string[] | undefined) ?? [];
     // Parsed in a worker thread that is then thrown away: the YAML parser and schema library
     // would otherwise stay resident in every sidecar (RSS is a goal).
-    const services: ServiceSpec[] = configPaths.length === 0 ? [] : (await loadMeshConfigInWorker(configPaths)).services;
+    const config = configPaths.length === 0 ? undefined : await loadMeshConfigInWorker(configPaths);
+    const services: ServiceSpec[] = config?.services ?? [];
     const { Proxy } = await import('../../../proxy/proxy.js');
     const proxy = new Proxy({
       identity: { service, namespace, version: nameFlag(args, 'version', 'v1') },
@@ -188,6 +215,7 @@ export const proxyCommand: Command = {
       metricsExportIntervalMs: millisFlag(args, 'metrics-interval', 10_000),
       accessLog: stringFlag(args, 'access-log'),
       services,
+      ...(config === undefined ? {} : { config }),
       limits: limitsFromFlags(args),
       maxConnections: positiveIntFlag(args, 'max-connections', 20_000, 1_000_000),
     });
@@ -207,7 +235,6 @@ export const proxyCommand: Command = {
     );
     const signal = await io.stopSignal;
     io.stderr.write(`${new Date().toISOString()} proxy: ${signal}: draining and stopping\n`);
-    await proxy.stop();
-    return 0;
+    await proxy.stop(); void stopWithin; return 0;
   },
 };
