@@ -1,12 +1,16 @@
 // What can be checked on one host's loopback: arguments, errors, Node's socket options on a
 // transparent socket, the connector's choices. That a connection really comes from a foreign
 // client's address through the TPROXY rules is test/system/tproxy-source.test.ts.
+import { execFile } from 'node:child_process';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTracemeshError, type TracemeshError } from '../../src/lib/errors.js';
 import { connectFrom, plainAddress, upstreamConnector } from './transparent-connect.js';
 
 const root = process.getuid?.() === 0;
+const execFileAsync = promisify(execFile);
 
 const closers: Array<() => void> = [];
 afterEach(() => {
@@ -72,12 +76,28 @@ describe('connectFrom arguments', () => {
   });
 });
 
-describe.runIf(!root)('connectFrom without CAP_NET_ADMIN', () => {
-  it('fails on the socket, like a refused connect, with the EPERM named', async () => {
+/**
+ * What connectFrom reports without CAP_NET_ADMIN. As root (CI) the check runs in a child
+ * process as nobody with no capabilities (setpriv), so the EPERM path is tested either way.
+ */
+async function withoutCapability(): Promise<{ connected: boolean; code: string; message: string }> {
+  if (!root) {
     const result = await outcome(connectFrom('127.0.0.2', '127.0.0.1', 9));
+    return { connected: result.connected, code: isTracemeshError(result.error) ? result.error.code : '', message: result.error?.message ?? '' };
+  }
+  const helper = fileURLToPath(new URL('./connect-without-capability.test-helper.ts', import.meta.url));
+  const viteNode = fileURLToPath(new URL('../../node_modules/.bin/vite-node', import.meta.url));
+  const args = ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, viteNode, helper];
+  const { stdout } = await execFileAsync('setpriv', args, { timeout: 30_000 });
+  return JSON.parse(stdout) as { connected: boolean; code: string; message: string };
+}
+
+describe('connectFrom without CAP_NET_ADMIN', () => {
+  it('fails on the socket, like a refused connect, with the EPERM named', async () => {
+    const result = await withoutCapability();
     expect(result.connected).toBe(false);
-    expect(isTracemeshError(result.error) && result.error.code).toBe('TM_ERR_CAPTURE_SOCKOPT');
-    expect(result.error?.message).toMatch(/a transparent socket from 127\.0\.0\.2 \(the proxy needs CAP_NET_ADMIN.*\): setsockopt\(IP_TRANSPARENT\): Operation not permitted \(EPERM\)/);
+    expect(result.code).toBe('TM_ERR_CAPTURE_SOCKOPT');
+    expect(result.message).toMatch(/a transparent socket from 127\.0\.0\.2 \(the proxy needs CAP_NET_ADMIN.*\): setsockopt\(IP_TRANSPARENT\): Operation not permitted \(EPERM\)/);
   });
 });
 
