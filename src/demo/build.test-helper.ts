@@ -4,7 +4,7 @@
  * addon's build dir, examples/ and node_modules as symlinks), so `node
  * <dir>/src/cli/main.js demo` runs exactly today's code without touching dist/.
  */
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,5 +42,7 @@ export function compileTracemesh(): string {
   symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   symlinkSync(path.join(REPO, 'build'), path.join(dir, 'build'), 'dir');
   symlinkSync(path.join(REPO, 'examples'), path.join(dir, 'examples'), 'dir');
+  // The transparent demo's sidecars run as uid 1337 and must read it (mkdtemp makes it 0700).
+  chmodSync(dir, 0o755);
   return dir;
 }

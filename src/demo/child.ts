@@ -34,15 +34,18 @@ export class ManagedChild {
   readonly label: string;
   readonly process: ChildProcess;
   readonly pid: number;
+  /** The program and its arguments, as spawned (the state file records them; leftovers.ts matches them). */
+  readonly command: readonly string[];
   /** Resolves when the process has exited, for whatever reason. */
   readonly exited: Promise<ChildExit>;
   private tailText = '';
   private stopping = false;
 
-  private constructor(label: string, child: ChildProcess) {
+  private constructor(label: string, child: ChildProcess, command: readonly string[]) {
     this.label = label;
     this.process = child;
     this.pid = child.pid ?? -1;
+    this.command = command;
     this.exited = new Promise<ChildExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
@@ -55,7 +58,7 @@ export class ManagedChild {
       throw notReady(`${spec.label}: cannot start ${spec.command}: ${reason}`);
     }
     proc.on('error', () => undefined);
-    const child = new ManagedChild(spec.label, proc);
+    const child = new ManagedChild(spec.label, proc, [spec.command, ...spec.args]);
     spec.onSpawn?.(child);
     proc.stderr?.on('data', (chunk: Buffer) => child.append(chunk.toString('utf8')));
     const ready = await new Promise<Ready>((resolve, reject) => {

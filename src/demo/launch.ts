@@ -38,13 +38,6 @@ export interface RunningWorkload {
   readonly faultFile: string | undefined;
 }
 
-export interface Stack {
-  readonly queryApiUrl: string;
-  readonly otlpGrpcUrl: string;
-  readonly controlPlaneUrl: string;
-  readonly workloads: RunningWorkload[];
-}
-
 /** A clean environment: no http_proxy, OTEL_* or NODE_OPTIONS of the person's shell reach the children. */
 function childEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? tmpdir(), LANG: process.env['LANG'] ?? 'C.UTF-8' };

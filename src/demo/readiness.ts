@@ -5,7 +5,7 @@
  * deadline and its error names what was still missing.
  */
 import { notReady } from './errors.js';
-import type { RunningWorkload } from './launch.js';
+import type { ReadyWorkload } from './stack.js';
 
 const POLL_MS = 250;
 const FETCH_TIMEOUT_MS = 2_000;
@@ -35,7 +35,7 @@ export function missingEndpoints(name: string, needs: Readonly<Record<string, nu
   return missing;
 }
 
-export async function waitForEndpoints(workloads: readonly RunningWorkload[], timeoutMs: number): Promise<void> {
+export async function waitForEndpoints(workloads: readonly Pick<ReadyWorkload, 'workload' | 'adminPort'>[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let missing: string[] = [];
   for (;;) {

@@ -15,6 +15,12 @@ export interface Workload {
   /** The mesh service its sidecar registers under, and the version label. */
   readonly service: string;
   readonly version: string;
+  /**
+   * Its service's port (examples/demo/services.yaml). In transparent mode
+   * the app listens on it in its own pod and callers connect to it there;
+   * in explicit mode the app takes any free port and this is only the name.
+   */
+  readonly port: number;
   /** App flags besides port, collector and proxy. */
   readonly appArgs: readonly string[];
   /** Whether the scenario clock may play faults on it (it gets a --fault-file). */
@@ -31,6 +37,7 @@ function reviews(version: string): Workload {
     script: 'reviews.js',
     service: 'reviews',
     version,
+    port: 9080,
     appArgs: ['--version', version, '--ratings', 'ratings:50051'],
     faults: true,
     needs: { ratings: 1 },
@@ -39,14 +46,15 @@ function reviews(version: string): Workload {
 
 /** Callees first, so that by the time a caller's sidecar starts, its peers are registering. */
 export const WORKLOADS: readonly Workload[] = [
-  { name: 'ratings', script: 'ratings.js', service: 'ratings', version: 'v1', appArgs: [], faults: true, needs: {} },
-  { name: 'inventory', script: 'inventory.js', service: 'inventory', version: 'v1', appArgs: [], faults: false, needs: {} },
+  { name: 'ratings', script: 'ratings.js', service: 'ratings', version: 'v1', port: 50051, appArgs: [], faults: true, needs: {} },
+  { name: 'inventory', script: 'inventory.js', service: 'inventory', version: 'v1', port: 7070, appArgs: [], faults: false, needs: {} },
   ...REVIEWS_VERSIONS.map(reviews),
   {
     name: 'catalog',
     script: 'catalog-app.js',
     service: 'catalog',
     version: 'v1',
+    port: 9080,
     appArgs: ['--reviews', 'reviews:9080'],
     faults: false,
     needs: { reviews: REVIEWS_VERSIONS.length },
@@ -56,6 +64,7 @@ export const WORKLOADS: readonly Workload[] = [
     script: 'web.js',
     service: 'web',
     version: 'v1',
+    port: 9080,
     appArgs: ['--catalog', 'catalog:9080', '--inventory', 'inventory:7070'],
     faults: false,
     needs: { catalog: 1, inventory: 1 },

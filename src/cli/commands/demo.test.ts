@@ -61,12 +61,7 @@ describe('tracemesh demo flags', () => {
     }
   });
 
-  it('--transparent as root says plainly that the namespaced launch is not there yet (exit 1, one line)', async () => {
-    expect(() => checkTransparentDemo(0)).toThrow(/not available yet/);
-    if (process.getuid?.() === 0) {
-      const result = await runCaptured([demoCommand], ['demo', '--transparent']);
-      expect(result.code).toBe(1);
-      expect(result.stderr.split('\n').filter(Boolean)).toHaveLength(1);
-    }
+  it('--transparent as root passes the check (the namespaced demo itself runs in test/system/demo-transparent.test.ts)', () => {
+    expect(() => checkTransparentDemo(0)).not.toThrow();
   });
 });

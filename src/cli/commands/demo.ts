@@ -59,6 +59,6 @@ export const demoCommand: Command = {
       throw new TracemeshError('TM_ERR_CLI_USAGE', 'cannot find examples/demo beside this installation; name the configuration with --config DIR');
     }
     const { runDemo } = await import('../../demo/run-demo.js');
-    return runDemo({ dataDir: flags.dataDir, configDir, rate: flags.rate, durationSeconds: flags.durationSeconds, ui: flags.ui }, io);
+    return runDemo({ dataDir: flags.dataDir, configDir, rate: flags.rate, durationSeconds: flags.durationSeconds, ui: flags.ui, transparent: flags.transparent }, io);
   },
 };
