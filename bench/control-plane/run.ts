@@ -1,11 +1,12 @@
 /**
- * `npm run bench:control-plane [-- --proxies 100,1000 --applies 20 --stores directory,etcd --cpu-prof]`:
+ * `npm run bench:control-plane [-- --proxies 100,1000 --applies 20 --stores directory,etcd --workers 4 --cpu-prof]`:
  * the control-plane benchmark of issue 5.
  *
  * One control plane in a process of its own (control-plane-process.ts;
  * pinned to core 1 when taskset and two cores are there), and N simulated
- * proxies (sim-proxy.ts: registration, NDJSON stream, ACK POSTs) in this
- * process (core 0, with etcd when used). Before measuring: 50 Services the
+ * proxies (sim-proxy.ts: registration, NDJSON stream, ACK POSTs) spread
+ * over --workers processes (sim-worker.ts, each its own event loop; on
+ * core 0 with this process and etcd when used). Before measuring: 50 Services the
  * simulated proxies register into (so every snapshot carries N endpoints),
  * every proxy ACKing, and 2 applies not measured. Then each apply is a
  * POST /api/v1/config (what `tracemesh apply` sends) changing one Service,
@@ -23,7 +24,7 @@ import { findExecutable } from '../proxy/tools.js';
 import { etcdAvailable, startBenchEtcd, type BenchEtcd } from './etcd.js';
 import type { ChildMessage, ParentMessage } from './messages.js';
 import { renderReport, type Machine, type RunResult } from './report.js';
-import { SimulatedProxy } from './sim-proxy.js';
+import { SimulatedProxyWorkers } from './sim-workers.js';
 import { quantiles } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -43,6 +44,7 @@ interface Options {
   readonly applies: number;
   readonly stores: StoreKind[];
   readonly cpuProf: boolean;
+  readonly workers: number;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -50,6 +52,7 @@ function parseOptions(argv: readonly string[]): Options {
   let applies = 20;
   let stores: StoreKind[] = etcdAvailable() ? ['directory', 'etcd'] : ['directory'];
   let cpuProf = false;
+  let workers = 4;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -62,13 +65,15 @@ function parseOptions(argv: readonly string[]): Options {
     else if (flag === '--applies') applies = Number(need());
     else if (flag === '--stores') stores = need().split(',') as StoreKind[];
     else if (flag === '--cpu-prof') cpuProf = true;
-    else throw new Error(`unknown option ${String(flag)} (--proxies N[,N] --applies N --stores directory[,etcd] --cpu-prof)`);
+    else if (flag === '--workers') workers = Number(need());
+    else throw new Error(`unknown option ${String(flag)} (--proxies N[,N] --applies N --stores directory[,etcd] --workers N --cpu-prof)`);
   }
   if (proxies.some((n) => !Number.isInteger(n) || n < 1 || n > 10_000)) throw new Error('--proxies: whole numbers from 1 to 10000, separated by commas');
   if (!Number.isInteger(applies) || applies < 1 || applies > 1000) throw new Error('--applies: a whole number from 1 to 1000');
   if (stores.some((s) => s !== 'directory' && s !== 'etcd')) throw new Error('--stores: directory and/or etcd');
   if (stores.includes('etcd') && !etcdAvailable()) throw new Error('--stores etcd: /usr/bin/etcd is missing (apt-get install etcd-server)');
-  return { proxies, applies, stores, cpuProf };
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error('--workers: a whole number from 1 to 64');
+  return { proxies, applies, stores, cpuProf, workers };
 }
 
 function machine(): Machine {
@@ -77,6 +82,7 @@ function machine(): Machine {
     nproc: os.availableParallelism(),
     cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
     loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
+    loadavgEnd: '',
     memoryGiB: os.totalmem() / 1024 ** 3,
     node: process.version,
     kernel: `${os.type()} ${os.release()}`,
@@ -142,7 +148,7 @@ async function apply(port: number, text: string): Promise<void> {
 /** Every proxy ACKing the control plane's version ≠ `previous`: resolves with each proxy's ACK time. */
 class Round {
   readonly ackTimes: number[] = [];
-  private readonly done = new Set<string>();
+  private readonly done = new Set<number>();
   private finish: (() => void) | undefined;
   readonly finished: Promise<void>;
 
@@ -153,9 +159,9 @@ class Round {
     this.finished = new Promise((resolve) => (this.finish = resolve));
   }
 
-  ack(proxy: SimulatedProxy, version: string, atMs: number): void {
-    if (this.previous.has(version) || this.done.has(proxy.id)) return;
-    this.done.add(proxy.id);
+  ack(index: number, version: string, atMs: number): void {
+    if (this.previous.has(version) || this.done.has(index)) return;
+    this.done.add(index);
     this.ackTimes.push(atMs);
     if (this.done.size === this.total) this.finish?.();
   }
@@ -169,16 +175,15 @@ async function runOne(store: StoreKind, count: number, options: Options, taskset
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'tracemesh-bench-cp-'));
   const storeArgs = store === 'directory' ? ['dir', path.join(scratch, 'config')] : ['etcd', etcd!.url, `/bench-${process.pid}-${count}/config/`];
   const cp = await ControlPlaneProcess.start(storeArgs, taskset, options.cpuProf);
-  const sims: SimulatedProxy[] = [];
   const seen = new Set<string>();
   let round: Round | undefined;
+  const sims = new SimulatedProxyWorkers(count, options.workers, taskset, taskset === undefined ? undefined : '0', (index, version, at) => round?.ack(index, version, at));
   try {
     let services = '';
     for (let i = 0; i < SERVICES; i++) services += `${i === 0 ? '' : '---\n'}${serviceYaml(`sim-${i}`)}`;
     await apply(cp.port, `${services}---\n${serviceYaml('knob', 'setup')}`);
-    for (let i = 0; i < count; i++) sims.push(new SimulatedProxy(`sim-${i}.bench@bench:${i}`, cp.port, i, (proxy, version, at) => round?.ack(proxy, version, at)));
-    for (let i = 0; i < count; i += CONNECT_BATCH) await Promise.all(sims.slice(i, i + CONNECT_BATCH).map((s) => s.connect()));
-    log(`${store}, ${count} proxies: connected`);
+    await sims.connect(cp.port, CONNECT_BATCH);
+    log(`${store}, ${count} proxies: connected (${Math.min(options.workers, count)} worker processes)`);
     const rounds: number[] = [];
     const perProxy: number[] = [];
     let usageBefore = await cp.usage();
@@ -189,13 +194,13 @@ async function runOne(store: StoreKind, count: number, options: Options, taskset
         windowStart = performance.now();
       }
       // Every version any proxy holds now is "before": the round ends at the first newer one each proxy ACKs.
-      for (const sim of sims) seen.add(sim.lastVersion);
+      for (const version of sims.lastVersion) seen.add(version);
       round = new Round(seen, count);
-      const started = performance.now();
+      const started = performance.timeOrigin + performance.now();
       await apply(cp.port, serviceYaml('knob', `round-${i}`));
       const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), APPLY_DEADLINE_MS).unref());
       if ((await Promise.race([round.finished, timeout])) === 'timeout') {
-        const problems = sims.filter((s) => s.problem !== '').slice(0, 5).map((s) => `${s.id}: ${s.problem}`);
+        const problems = await sims.problems();
         throw new Error(`apply ${i}: only ${round.count} of ${count} proxies ACKed within ${APPLY_DEADLINE_MS} ms ${problems.join('; ')}`);
       }
       if (i >= WARMUP_APPLIES) {
@@ -211,7 +216,7 @@ async function runOne(store: StoreKind, count: number, options: Options, taskset
     log(`${store}, ${count} proxies: all ACKed p50 ${result.allAcked.p50.toFixed(1)} ms, p99 ${result.allAcked.p99.toFixed(1)} ms, max ${result.allAcked.max.toFixed(1)} ms; CPU ${result.cpuMsPerApply.toFixed(1)} ms/apply; RSS ${(result.rssBytes / 2 ** 20).toFixed(0)} MiB`);
     return result;
   } finally {
-    for (const sim of sims) sim.close();
+    await sims.close();
     await cp.stop().catch(() => cp.kill());
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -242,7 +247,8 @@ async function main(): Promise<void> {
     await etcd?.stop();
   }
   const command = `npm run bench:control-plane${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  writeFileSync(RESULTS, renderReport({ started, finished: new Date(), machine: host, command, pinned: taskset !== undefined, results, cpuProf: options.cpuProf ? PROFILE_DIR : undefined }));
+  const ended = { ...host, loadavgEnd: readFileSync('/proc/loadavg', 'utf8').trim() };
+  writeFileSync(RESULTS, renderReport({ started, finished: new Date(), machine: ended, command, pinned: taskset !== undefined, results, cpuProf: options.cpuProf ? PROFILE_DIR : undefined, workers: options.workers }));
   log(`written: ${path.relative(ROOT, RESULTS)}`);
 }
 

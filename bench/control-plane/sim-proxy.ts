@@ -1,16 +1,17 @@
 /**
  * A lightweight proxy for the benchmark: it speaks the real protocol
- * (registration, the NDJSON discovery stream, an ACK POST per snapshot)
- * and does nothing else: no validation, no listeners, and of each snapshot
- * it reads only the version and nonce it ACKs. It notes when the
+ * (registration, the NDJSON discovery stream, an ACK POST per snapshot or
+ * delta) and does nothing else: no validation, no listeners, no merging of
+ * deltas, and of each line it reads only the version and nonce it ACKs
+ * (it ACKs every version, so the control plane's deltas always fit). It notes when the
  * control plane answered each ACK, which is when the control plane knows
  * the proxy has the version.
  */
 import http from 'node:http';
 import { DISCOVERY_ACK_PATH, DISCOVERY_STREAM_PATH, REGISTRY_PATH } from '../../src/control-plane/protocol.js';
 
-/** The start of a config line as the distributor writes it (protocol.ts): type, version, nonce, then the documents. */
-const CONFIG_HEAD = /^\{"type":"config","version":"([^"]+)","nonce":"([^"]+)"/;
+/** The start of a config or delta line as the distributor writes it (protocol.ts): type, version, nonce, then the rest. */
+const CONFIG_HEAD = /^\{"type":"(?:config|delta)","version":"([^"]+)","nonce":"([^"]+)"/;
 const HEAD_BYTES = 256;
 
 /**
@@ -55,8 +56,8 @@ export class SimulatedProxy {
   constructor(
     readonly id: string,
     private readonly port: number,
-    private readonly index: number,
-    /** Called once per version, when its ACK is answered. */
+    readonly index: number,
+    /** Called once per version, when its ACK is answered; atMs: performance.timeOrigin + performance.now() (comparable across processes). */
     private readonly onAck: (proxy: SimulatedProxy, version: string, atMs: number) => void,
   ) {}
 
@@ -103,7 +104,7 @@ export class SimulatedProxy {
           void this.post(DISCOVERY_ACK_PATH, { proxy: this.id, version, nonce, status: 'ACK' }).then((status) => {
             if (status !== 204 && status !== 409) this.failure = `ACK answered ${status}`;
             if (!this.ackedAt.has(version)) {
-              const at = performance.now();
+              const at = performance.timeOrigin + performance.now();
               this.ackedAt.set(version, at);
               this.onAck(this, version, at);
             }

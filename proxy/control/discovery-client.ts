@@ -13,9 +13,16 @@
  * stays with the one that works; registrations and configuration are the
  * same at every replica, so moving costs a re-registration (a lease
  * renewal in etcd) and a snapshot it usually has already.
+ *
+ * Deltas (protocol.ts): the client keeps the documents it serves; a delta
+ * is applied to them only when its base is the version served, the result
+ * must hash to the delta's version, and then it is validated, applied and
+ * cached whole exactly like a snapshot. Anything else is NACKed with the
+ * reason, and the control plane answers with the whole snapshot.
  */
 import http from 'node:http';
 import type { ProxyRegistration } from '../../src/control-plane/endpoint-registry.js';
+import { applySnapshotDelta, snapshotVersion } from '../../src/control-plane/delta.js';
 import {
   DISCOVERY_ACK_PATH,
   DISCOVERY_STREAM_PATH,
@@ -24,6 +31,8 @@ import {
   parseStreamMessage,
   type AckRequest,
   type ConfigMessage,
+  type DeltaMessage,
+  type UnusableMessage,
 } from '../../src/control-plane/protocol.js';
 import type { MeshConfig } from '../../src/config/types.js';
 import { backoffMs } from '../../src/lib/backoff.js';
@@ -50,6 +59,14 @@ export interface DiscoveryClientOptions {
 export const DEFAULT_DISCOVERY_TIMING = { heartbeatIntervalMs: 10_000, silenceTimeoutMs: 45_000, requestTimeoutMs: 5_000 } as const;
 
 export type ConfigSource = 'none' | 'cache' | 'control-plane';
+
+/** What came down the stream, for /config_dump and tests. */
+export interface UpdateCounts {
+  snapshots: number;
+  deltas: number;
+  /** Versions NACKed (snapshots, deltas and unusable messages). */
+  nacks: number;
+}
 
 /** An ACK that could not be delivered is tried again this often (the stream may still be fine). */
 const ACK_ATTEMPTS = 3;
@@ -87,6 +104,9 @@ export class DiscoveryClient {
   source: ConfigSource = 'none';
   connected = false;
   lastError = '';
+  readonly updates: UpdateCounts = { snapshots: 0, deltas: 0, nacks: 0 };
+  /** The documents of appliedVersion, the base of the next delta; undefined while nothing is applied. */
+  private documents: readonly unknown[] | undefined;
 
   constructor(private readonly options: DiscoveryClientOptions) {
     this.bases = parseControlPlaneUrls(options.controlPlaneUrl);
@@ -108,6 +128,7 @@ export class DiscoveryClient {
       try {
         this.options.apply(await this.validated(cached.documents, cached.version), cached.version);
         this.appliedVersion = cached.version;
+        this.documents = cached.documents;
         this.source = 'cache';
       } catch (err) {
         this.options.log(`config cache (version ${cached.version}) was not applied: ${errorMessage(err)}`);
@@ -151,6 +172,8 @@ export class DiscoveryClient {
       try {
         await this.register();
         attempt = 0;
+        // stop() came while registering: a stream opened now would never be closed, and stop() would wait on it.
+        if (this.stopped) break;
         await this.follow();
       } catch (err) {
         if (this.stopped) break;
@@ -225,8 +248,8 @@ export class DiscoveryClient {
               req.destroy(err as Error);
               return;
             }
-            // One at a time, in order: a later snapshot never lands before an earlier one.
-            if (message.type === 'config') applying = applying.then(() => this.receive(message, base));
+            // One at a time, in order: a later snapshot never lands before an earlier one, and a delta finds its base.
+            if (message.type !== 'ping') applying = applying.then(() => this.receive(message, base));
           }
         });
         res.on('end', () => {
@@ -266,28 +289,44 @@ export class DiscoveryClient {
     return Promise.resolve(empty);
   }
 
-  private async receive(message: ConfigMessage, from: URL): Promise<void> {
+  private async receive(message: ConfigMessage | DeltaMessage | UnusableMessage, from: URL): Promise<void> {
     let ack: AckRequest;
     const base = { proxy: this.options.registration.id, version: message.version, nonce: message.nonce };
-    if (message.version === this.appliedVersion && this.source !== 'none') {
+    if (message.type === 'config') this.updates.snapshots++;
+    else if (message.type === 'delta') this.updates.deltas++;
+    if (message.type === 'config' && message.version === this.appliedVersion && this.source !== 'none') {
       ack = { ...base, status: 'ACK' };
       this.source = 'control-plane';
     } else {
       try {
-        const config = await this.validated(message.documents, message.version);
+        if (message.type === 'unusable') throw new TracemeshError('TM_ERR_CP_PROTOCOL', message.error);
+        const documents = message.type === 'config' ? message.documents : this.merged(message);
+        const config = await this.validated(documents, message.version);
         this.options.apply(config, message.version);
         this.appliedVersion = message.version;
+        this.documents = documents;
         this.source = 'control-plane';
         ack = { ...base, status: 'ACK' };
-        await writeConfigCache(this.options.stateDir, { version: message.version, documents: message.documents }).catch((err: unknown) => {
+        await writeConfigCache(this.options.stateDir, { version: message.version, documents }).catch((err: unknown) => {
           this.options.log(`config version ${message.version} applied, but caching it failed: ${errorMessage(err)}`);
         });
       } catch (err) {
+        this.updates.nacks++;
         ack = { ...base, status: 'NACK', error: errorMessage(err).slice(0, 4000) };
-        this.options.log(`config version ${message.version} refused, still serving ${this.appliedVersion || '(none)'}: ${ack.error ?? ''}`);
+        this.options.log(`config version ${message.version}${message.type === 'delta' ? ` (delta from ${message.base})` : ''} refused, still serving ${this.appliedVersion || '(none)'}: ${ack.error ?? ''}`);
       }
     }
     await this.sendAck(ack, from);
+  }
+
+  /** The documents served with `delta` applied; throws TM_ERR_CP_PROTOCOL when it does not fit them (then the control plane sends the whole snapshot). */
+  private merged(delta: DeltaMessage): unknown[] {
+    if (this.documents === undefined || this.source === 'none') throw new TracemeshError('TM_ERR_CP_PROTOCOL', `delta from version ${delta.base}, but this proxy serves no configuration: send the whole snapshot`);
+    if (delta.base !== this.appliedVersion) throw new TracemeshError('TM_ERR_CP_PROTOCOL', `delta from version ${delta.base}, but this proxy serves version ${this.appliedVersion}: send the whole snapshot`);
+    const merged = applySnapshotDelta(this.documents, delta);
+    const made = snapshotVersion(merged);
+    if (made !== delta.version) throw new TracemeshError('TM_ERR_CP_PROTOCOL', `the delta from version ${delta.base} made version ${made}, not ${delta.version}: send the whole snapshot`);
+    return merged;
   }
 
   /**

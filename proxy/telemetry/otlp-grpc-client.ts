@@ -286,6 +286,10 @@ export class GrpcUnaryClient {
         resolve();
       }, graceMs + (this.active > 0 ? this.longestDeadlineMs : 0));
       timer.unref();
+      // An idle session is unref'd (it must not hold the process open), and so is the timer:
+      // without a ref here nothing keeps the event loop alive while the close is under way, and a
+      // process awaiting this close (the proxy's stop) would exit with 13 instead. The timer bounds it.
+      session.ref();
       session.close(() => {
         clearTimeout(timer);
         resolve();

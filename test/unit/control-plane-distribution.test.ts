@@ -25,6 +25,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DiscoveryClient } from '../../proxy/control/discovery-client.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import { createApplyCommand } from '../../src/cli/commands/apply.js';
 import { proxiesCommand, type ProxyRow } from '../../src/cli/commands/proxies.js';
@@ -137,13 +138,18 @@ function apply(file: string): ReturnType<typeof runCaptured> {
 }
 
 /** GET http://shop:9080/PATH with the client proxy's outbound listener as the HTTP proxy (explicit mode). */
-function throughClient(proxy: Proxy, pathname: string): Promise<{ status: number; body: string }> {
+async function throughClient(proxy: Proxy, pathname: string): Promise<{ status: number; body: string }> {
+  const { status, body } = await throughClientWithHeaders(proxy, pathname);
+  return { status, body };
+}
+
+function throughClientWithHeaders(proxy: Proxy, pathname: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: proxy.outboundPort, method: 'GET', path: `http://shop:9080${pathname}`, headers: { host: 'shop:9080' }, agent: false, timeout: 5_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
@@ -152,9 +158,24 @@ function throughClient(proxy: Proxy, pathname: string): Promise<{ status: number
   });
 }
 
-async function configDump(proxy: Proxy): Promise<{ configVersion: string; controlPlane: { connected: boolean; appliedVersion: string; source: string } }> {
+interface ConfigDump {
+  configVersion: string;
+  controlPlane: { connected: boolean; appliedVersion: string; source: string };
+  routes: { name: string }[];
+}
+
+async function configDump(proxy: Proxy): Promise<ConfigDump> {
   const res = await fetch(`http://127.0.0.1:${proxy.adminPort}/config_dump`);
-  return (await res.json()) as { configVersion: string; controlPlane: { connected: boolean; appliedVersion: string; source: string } };
+  return (await res.json()) as ConfigDump;
+}
+
+/** The proxy's link to the control plane (private in Proxy: reached here to count what came down the stream and to break a base on purpose). */
+function discoveryOf(proxy: Proxy): DiscoveryClient {
+  return (proxy as unknown as { discovery: DiscoveryClient }).discovery;
+}
+
+function routeYaml(tag: string): string {
+  return `apiVersion: tracemesh.dev/v1\nkind: Route\nmetadata: { name: shop, namespace: default }\nspec:\n  hosts: [shop]\n  http:\n    - name: all\n      destinations: [{ service: shop }]\n      headers: { response: { set: { x-route: ${tag} } } }\n`;
 }
 
 function sidecar(service: string, port: number): Proxy {
@@ -228,7 +249,47 @@ describe('control plane distribution, end to end', () => {
     expect(rows.proxies.every((p) => p.state === 'acked')).toBe(true);
   });
 
-  it('(4) killed during steady traffic, no request fails; restarted on the same directory and port, the proxies reconnect and ACK again', async () => {
+  it('(4) a Route change reaches the proxies as a delta; a proxy whose base is broken NACKs it and is sent the whole snapshot', async () => {
+    const count = (proxy: Proxy): { snapshots: number; deltas: number; nacks: number } => ({ ...discoveryOf(proxy).updates });
+    const shopBefore = count(shop);
+    const clientBefore = count(client);
+    const file = path.join(root, 'route.yaml');
+    writeFileSync(file, routeYaml('one'));
+    expect((await apply(file)).stderr).toBe('');
+    const withRoute = await bothAcked(applied);
+    // Both got the Route as a delta, not a snapshot.
+    for (const [proxy, before] of [[shop, shopBefore], [client, clientBefore]] as const) {
+      expect(count(proxy)).toEqual({ snapshots: before.snapshots, deltas: before.deltas + 1, nacks: before.nacks });
+    }
+    const dump = await configDump(client);
+    expect(dump.controlPlane.appliedVersion).toBe(withRoute);
+    expect(dump.configVersion).toBe(withRoute);
+    expect(dump.routes.map((r) => r.name)).toEqual(['shop']);
+    expect((await throughClientWithHeaders(client, '/routed')).headers['x-route']).toBe('one');
+
+    // The client's base is broken on purpose: it believes it serves another version, so the next delta does not fit.
+    discoveryOf(client).appliedVersion = 'broken-base';
+    const shopMid = count(shop);
+    const clientMid = count(client);
+    writeFileSync(file, routeYaml('two'));
+    expect((await apply(file)).stderr).toBe('');
+    const changed = await bothAcked(withRoute);
+    expect(count(shop)).toEqual({ snapshots: shopMid.snapshots, deltas: shopMid.deltas + 1, nacks: shopMid.nacks });
+    // The client NACKed the delta, then received and ACKed the whole snapshot.
+    expect(count(client)).toEqual({ snapshots: clientMid.snapshots + 1, deltas: clientMid.deltas + 1, nacks: clientMid.nacks + 1 });
+    const after = await configDump(client);
+    expect(after.controlPlane).toMatchObject({ appliedVersion: changed, source: 'control-plane', connected: true });
+    expect(after.configVersion).toBe(changed);
+    expect((await throughClientWithHeaders(client, '/routed')).headers['x-route']).toBe('two');
+    const rows = await proxyRows();
+    expect(rows.proxies.filter((p) => p.connected).map((p) => [p.state, p.ackedVersion, p.nackedVersion])).toEqual([
+      ['acked', changed, ''],
+      ['acked', changed, ''],
+    ]);
+    applied = changed;
+  });
+
+  it('(5) killed during steady traffic, no request fails; restarted on the same directory and port, the proxies reconnect and ACK again', async () => {
     const failures: string[] = [];
     let again = '';
     let sent = 0;
@@ -268,7 +329,7 @@ describe('control plane distribution, end to end', () => {
     expect(again).toBe(applied);
   });
 
-  it('(5) a proxy restarted while the control plane is down serves its cached configuration', async () => {
+  it('(6) a proxy restarted while the control plane is down serves its cached configuration', async () => {
     await client.stop();
     proxies.delete(client);
     await kill(controlPlane);
