@@ -7,6 +7,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { UpstreamConnector } from '../capture/transparent-connect.js';
 import { appCluster, createStaticRegistry } from '../clusters/static-registry.js';
 import type { HttpDirection, HttpRouteTarget } from '../http-direction.js';
 import { DEFAULT_LIMITS, type ProxyLimits } from '../limits.js';
@@ -76,15 +77,20 @@ export interface ProxyOptions {
   target?: { host: string; port: number };
   /** Telemetry.tracing (default true). */
   tracing?: boolean;
+  /** How the pool opens upstream connections (default: net.connect from the proxy's own address). */
+  connector?: UpstreamConnector;
+  /** Http1Deps.random (retry backoff jitter). */
+  random?: () => number;
 }
 
 export async function startProxy(cleanup: Cleanup, options: ProxyOptions): Promise<TestProxy> {
   const limits: ProxyLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const tel = createTestTelemetry(options.identity, options.tracing ?? true);
-  const pool = createHttp1UpstreamPool(limits);
+  const pool = createHttp1UpstreamPool(limits, options.connector);
   const mirrors = new MirrorSender(tel.telemetry, limits.requestTimeoutMs > 0 ? limits.requestTimeoutMs : 15_000);
   const deps: Http1Deps = { direction: options.direction, telemetry: tel.telemetry, limits, pool, mirrors };
   if (options.onConnect !== undefined) deps.onConnect = options.onConnect;
+  if (options.random !== undefined) deps.random = options.random;
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);

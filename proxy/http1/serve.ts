@@ -38,6 +38,8 @@ export interface Http1Deps {
   limits: ProxyLimits;
   /** Keep-alive pool, one per proxy per direction. */
   pool: Http1UpstreamPool;
+  /** Retry backoff jitter, uniform in [0, 1); undefined: Math.random. Tests inject a seeded one. */
+  random?: () => number;
   /** Mirror copies (route rules with `mirror`), one sender per proxy per direction; undefined: copies are not sent. */
   mirrors?: MirrorSender;
   /**

@@ -13,9 +13,17 @@
  * room); otherwise it waits as a pending request (maxPendingRequests) for a
  * connection to be released or closed, at most the connect timeout. Without
  * limits (inbound, or no policy) nothing of this runs.
+ *
+ * Source address: with a connector that keeps client addresses (TPROXY,
+ * proxy/capture/transparent-connect.ts), a connection is opened from the
+ * downstream client's address, and pooled under `endpoint.key|source`, so
+ * one client's connection never carries another client's requests. A
+ * connector whose sourceKey is '' (explicit, REDIRECT) pools by endpoint
+ * alone, as without one.
  */
 import { connect, type Socket } from 'node:net';
 import { TracemeshError } from '../../src/lib/errors.js';
+import type { UpstreamConnector } from '../capture/transparent-connect.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
 import type { ProxyLimits } from '../limits.js';
 import type { DestinationLimits } from '../pipeline/types.js';
@@ -58,17 +66,19 @@ export interface Http1UpstreamPool {
   /**
    * An idle connection to the endpoint (most recently used first), or a new
    * one. With `limits`, undefined when the destination is at maxConnections:
-   * the caller then waits (`wait`) or gives up.
+   * the caller then waits (`wait`) or gives up. `clientAddress` is the
+   * downstream client's: with a connector that keeps it, the connection
+   * comes from it and is pooled for that client only.
    */
-  acquire(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits): UpstreamConnection | undefined;
+  acquire(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits, clientAddress?: string): UpstreamConnection | undefined;
   /** Always a new connection (the retry after a reused one turned out closed); undefined as for acquire. */
-  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits): UpstreamConnection | undefined;
+  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits, clientAddress?: string): UpstreamConnection | undefined;
   /**
    * Queues a request for a connection to the endpoint (maxPendingRequests):
    * false when the queue is full (→ 503 UO). Otherwise the client hears
    * onUpstreamReady, or onUpstreamWaitExpired after `timeoutMs`.
    */
-  wait(endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits, timeoutMs: number): boolean;
+  wait(endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits, timeoutMs: number, clientAddress?: string): boolean;
   /** The waiting client left (its downstream went away). */
   cancelWait(client: UpstreamClient): void;
   /** The exchange is done and the connection can carry another request. */
@@ -107,11 +117,17 @@ interface PooledSocket extends Socket {
   [CONN]: UpstreamConnection;
 }
 
+/** The connections to one endpoint from one source (the proxy's own address, or one client's under TPROXY). */
 class EndpointGroup {
   open = 0;
   inUse = 0;
   readonly idle: UpstreamConnection[] = [];
-  constructor(readonly key: string) {}
+  constructor(
+    /** The pool key: the endpoint's key, plus `|source` when connections come from a client's address. */
+    readonly key: string,
+    /** The client address connections of this group come from; '' for the proxy's own. */
+    readonly source: string,
+  ) {}
 }
 
 /** A request waiting for a connection to a destination at maxConnections. */
@@ -120,6 +136,7 @@ class Waiter {
   constructor(
     readonly pool: UpstreamPool,
     readonly endpoint: ClusterEndpoint,
+    readonly group: EndpointGroup,
     readonly client: UpstreamClient,
     readonly limits: DestinationLimits,
     readonly timeoutMs: number,
@@ -160,7 +177,12 @@ export class UpstreamConnection {
     this.idleLimitMs = idleLimitMs;
     // One closure per connection (onread calls its buffer source with no receiver); reads themselves allocate nothing.
     const onread = { buffer: (): Buffer => this.readBuffer, callback: onRead as (bytes: number, buf: Uint8Array) => boolean };
-    const socket = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread }) as PooledSocket;
+    const connector = pool.connector;
+    const socket = (
+      connector === undefined
+        ? connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread })
+        : connector.connect({ host: endpoint.address, port: endpoint.port }, group.source === '' ? undefined : group.source, { allowHalfOpen: true, noDelay: true, onread })
+    ) as PooledSocket;
     socket[CONN] = this;
     socket.on('connect', onConnect);
     socket.on('end', onEnd);
@@ -257,23 +279,34 @@ export class UpstreamPool implements Http1UpstreamPool {
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly limits: ProxyLimits) {
+  constructor(
+    private readonly limits: ProxyLimits,
+    /** How connections are opened; undefined: net.connect from the proxy's own address. */
+    readonly connector: UpstreamConnector | undefined = undefined,
+  ) {
     this.deadlines = new DeadlineSweeper(sweepPeriodMs(limits));
     const every = Math.min(1000, Math.max(10, Math.floor(limits.upstreamIdleTimeoutMs / 4)));
     this.sweepTimer = setInterval(sweepIdle, every, this).unref();
   }
 
-  private group(key: string): EndpointGroup {
+  /** The group of connections to `endpoint` for `clientAddress` (see the file comment on sources). */
+  private group(endpoint: ClusterEndpoint, clientAddress: string | undefined): EndpointGroup {
+    const connector = this.connector;
+    const source = connector === undefined || !connector.keepsClientAddress ? '' : connector.sourceKey({ host: endpoint.address, port: endpoint.port }, clientAddress);
+    return this.groupOf(source === '' ? endpoint.key : `${endpoint.key}|${source}`, source);
+  }
+
+  private groupOf(key: string, source: string): EndpointGroup {
     let group = this.groups.get(key);
     if (group === undefined) {
-      group = new EndpointGroup(key);
+      group = new EndpointGroup(key, source);
       this.groups.set(key, group);
     }
     return group;
   }
 
-  acquire(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits): UpstreamConnection | undefined {
-    const group = this.group(endpoint.key);
+  acquire(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits, clientAddress?: string): UpstreamConnection | undefined {
+    const group = this.group(endpoint, clientAddress);
     const idle = group.idle;
     if (idle.length > 0) {
       const now = performance.now();
@@ -293,8 +326,8 @@ export class UpstreamPool implements Http1UpstreamPool {
     return this.openWithin(group, endpoint, client, limits);
   }
 
-  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits): UpstreamConnection | undefined {
-    return this.openWithin(this.group(endpoint.key), endpoint, client, limits);
+  connectFresh(endpoint: ClusterEndpoint, client: UpstreamClient, limits?: DestinationLimits, clientAddress?: string): UpstreamConnection | undefined {
+    return this.openWithin(this.group(endpoint, clientAddress), endpoint, client, limits);
   }
 
   private openWithin(group: EndpointGroup, endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits | undefined): UpstreamConnection | undefined {
@@ -378,7 +411,7 @@ export class UpstreamPool implements Http1UpstreamPool {
     const queue = this.waiters.get(limits);
     if (queue === undefined || queue.length === 0) return false;
     const waiter = queue[0] as Waiter;
-    if (released !== undefined && released.group.key === waiter.endpoint.key) {
+    if (released !== undefined && released.group.key === waiter.group.key) {
       this.dequeue(waiter);
       released.owner = waiter.client;
       waiter.client.onUpstreamReady(released);
@@ -393,7 +426,8 @@ export class UpstreamPool implements Http1UpstreamPool {
     }
     if (!limits.tryOpenConnection()) return released !== undefined;
     this.dequeue(waiter);
-    const conn = this.open(this.group(waiter.endpoint.key), waiter.endpoint, waiter.client, limits);
+    // By key: the waiter's group may have been swept while it waited (it had no connections).
+    const conn = this.open(this.groupOf(waiter.group.key, waiter.group.source), waiter.endpoint, waiter.client, limits);
     waiter.client.onUpstreamReady(conn);
     return true;
   }
@@ -418,9 +452,9 @@ export class UpstreamPool implements Http1UpstreamPool {
     waiter.limits.pendingEnded();
   }
 
-  wait(endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits, timeoutMs: number): boolean {
+  wait(endpoint: ClusterEndpoint, client: UpstreamClient, limits: DestinationLimits, timeoutMs: number, clientAddress?: string): boolean {
     if (this.closed || !limits.tryStartPending()) return false;
-    const waiter = new Waiter(this, endpoint, client, limits, timeoutMs);
+    const waiter = new Waiter(this, endpoint, this.group(endpoint, clientAddress), client, limits, timeoutMs);
     let queue = this.waiters.get(limits);
     if (queue === undefined) {
       queue = [];
@@ -504,6 +538,11 @@ function removeIdle(conn: UpstreamConnection): void {
   if (at >= 0) idle.splice(at, 1);
 }
 
-export function createHttp1UpstreamPool(limits: ProxyLimits): Http1UpstreamPool {
-  return new UpstreamPool(limits);
+/**
+ * The pool of one proxy direction. `connector` opens its connections
+ * (transparent-connect.ts's upstreamConnector: from the client's address
+ * under TPROXY); without one, net.connect from the proxy's own address.
+ */
+export function createHttp1UpstreamPool(limits: ProxyLimits, connector?: UpstreamConnector): Http1UpstreamPool {
+  return new UpstreamPool(limits, connector);
 }

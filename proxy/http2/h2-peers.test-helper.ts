@@ -4,7 +4,8 @@
  * carries (head, body, trailers, or how the stream failed).
  */
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import type { UpstreamConnector, UpstreamTarget } from '../capture/transparent-connect.js';
 
 export interface H2Upstream {
   readonly port: number;
@@ -69,10 +70,45 @@ export interface H2Response {
   error: Error | undefined;
 }
 
-export function h2Connect(port: number): ClientHttp2Session {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
+/** A client session to 127.0.0.1:`port`; `localAddress` (a loopback alias such as 127.0.0.2) is the address it connects from. */
+export function h2Connect(port: number, localAddress?: string): ClientHttp2Session {
+  const session =
+    localAddress === undefined
+      ? http2.connect(`http://127.0.0.1:${port}`)
+      : http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => net.connect({ host: '127.0.0.1', port, localAddress }) });
   session.on('error', () => {});
   return session;
+}
+
+/** Answers 200 with the address the upstream connection came from. */
+export const answerPeerAddress: StreamHandler = (stream) => {
+  stream.respond({ ':status': 200 });
+  stream.end(stream.session?.socket?.remoteAddress ?? '');
+};
+
+export interface RecordingConnector extends UpstreamConnector {
+  /** The client of every connection the connector made from a client's address, in order. */
+  readonly connectedFor: string[];
+}
+
+/**
+ * A connector that, like TPROXY's, connects from the downstream client's
+ * address, without namespaces: the clients are loopback aliases
+ * (127.0.0.2, 127.0.0.3…), which a loopback upstream then sees as its peer.
+ * 127.0.0.1 (the proxy's own) gives sourceKey '', as a client inside the pod does under TPROXY.
+ */
+export function loopbackSourceConnector(): RecordingConnector {
+  const connectedFor: string[] = [];
+  return {
+    keepsClientAddress: true,
+    connectedFor,
+    sourceKey: (_target: UpstreamTarget, client: string | undefined) =>
+      client !== undefined && client.startsWith('127.0.0.') && client !== '127.0.0.1' ? client : '',
+    connect(target: UpstreamTarget, client: string | undefined) {
+      connectedFor.push(client ?? '');
+      return net.connect({ host: target.host, port: target.port, localAddress: client });
+    },
+  };
 }
 
 /** One request on `session`; `body` is written and the stream ended (no body: END_STREAM on the headers). */

@@ -8,7 +8,8 @@
  * Bounded: at most MAX_MIRRORS_IN_FLIGHT copies per handler are in flight;
  * beyond that (or when the mirror's destination has no endpoint, no session
  * to spare, or no request to spare under maxRequests) the copy is dropped
- * and counted. Each copy ends within the route's timeout, else the proxy's
+ * and counted (here and, through ProxyMetrics.recordMirror, as metrics, as
+ * the HTTP/1 path does). Each copy ends within the route's timeout, else the proxy's
  * requestTimeoutMs.
  */
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
@@ -154,17 +155,18 @@ class Http2MirrorSender implements MirrorSender {
     incoming: TraceContext | undefined,
     trailers: OutgoingHttpHeaders | undefined,
   ): boolean {
-    if (this.inFlight >= this.maxInFlight) return this.drop();
+    if (this.inFlight >= this.maxInFlight) return this.drop(target);
     const endpoint = target.pick(facts, undefined);
-    if (endpoint === undefined) return this.drop();
-    if (!target.limits.tryStartRequest()) return this.drop();
+    if (endpoint === undefined) return this.drop(target);
+    if (!target.limits.tryStartRequest()) return this.drop(target);
     let stream: ClientHttp2Stream;
     const obs = siblingObservation(main, incoming);
     try {
-      const session = this.pool.sessionWithin(endpoint, target.limits);
+      // The copy's session is keyed by the caller's address like the request's (it matters only under a connector that keeps it).
+      const session = this.pool.sessionWithin(endpoint, target, main.clientAddress);
       if (session === undefined) {
         target.limits.requestEnded();
-        return this.drop();
+        return this.drop(target);
       }
       obs.mirror = true;
       obs.destinationService = target.cluster.service;
@@ -184,10 +186,11 @@ class Http2MirrorSender implements MirrorSender {
     } catch {
       // The pool is closing, or the session refuses streams: the copy is lost, the request is not.
       target.limits.requestEnded();
-      return this.drop();
+      return this.drop(target);
     }
     this.inFlight++;
     this.sent++;
+    this.telemetry.metrics.recordMirror?.(target.name, true);
     const timeoutMs = plan.timeoutMs > 0 ? plan.timeoutMs : this.limits.requestTimeoutMs > 0 ? this.limits.requestTimeoutMs : 15_000;
     (stream as Tagged)[CALL] = new MirrorCall(this, obs, target, stream, timeoutMs, trailers);
     stream.on('error', onMirrorError);
@@ -203,8 +206,9 @@ class Http2MirrorSender implements MirrorSender {
     return true;
   }
 
-  private drop(): false {
+  private drop(target: Destination): false {
     this.dropped++;
+    this.telemetry.metrics.recordMirror?.(target.name, false);
     return false;
   }
 }

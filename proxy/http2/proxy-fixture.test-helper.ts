@@ -4,6 +4,7 @@
  * recording telemetry and its own session pool.
  */
 import net from 'node:net';
+import type { UpstreamConnector } from '../capture/transparent-connect.js';
 import type { ServiceSpec } from '../../src/config/types.js';
 import { appCluster, createStaticRegistry } from '../clusters/static-registry.js';
 import type { HttpDirection } from '../http-direction.js';
@@ -75,12 +76,14 @@ export interface ProxyOptions {
   identity?: WorkloadIdentity;
   /** Replaces the default hand-off (all bytes left on the socket), e.g. to read part of the preface first. */
   accept?: (socket: net.Socket, handler: Http2Handler) => void;
+  /** How the session pool connects upstream (default: from the proxy's own address). */
+  connector?: UpstreamConnector;
 }
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const limits: ProxyLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const recorder = spanRecorder(options.identity);
-  const pool = createHttp2SessionPool(limits);
+  const pool = createHttp2SessionPool(limits, options.connector);
   const handler = createHttp2Handler({ direction: options.direction, telemetry: recorder.telemetry, limits, pool });
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {

@@ -17,13 +17,16 @@ import { serverOptions } from './h2-settings.js';
 import { closeSession, type Http2SessionPool } from './session-pool.js';
 
 export { createHttp2SessionPool } from './session-pool.js';
-export type { Http2EndpointStats, Http2PoolStats, Http2SessionPool, UpstreamSession } from './session-pool.js';
+export type { Http2EndpointStats, Http2PoolStats, Http2SessionPool, SessionDestination, UpstreamSession } from './session-pool.js';
 
 export interface Http2Deps {
   direction: HttpDirection;
   telemetry: Telemetry;
   limits: ProxyLimits;
+  /** Upstream sessions; the pool's connector decides where they connect from (TPROXY: each client's address). */
   pool: Http2SessionPool;
+  /** Retry backoff jitter (default Math.random), for tests that need exact backoffs. */
+  random?: () => number;
 }
 
 export interface Http2Handler {
@@ -85,6 +88,7 @@ class DownstreamSession implements DownstreamPeer {
     conn: AcceptedConnection,
   ) {
     this.socket = conn.socket;
+    // Also where this client's upstream sessions come from when the pool's connector keeps client addresses (TPROXY).
     this.clientAddress = conn.remoteAddress;
     this.clientPort = conn.remotePort;
     this.originalTarget = conn.target;
@@ -269,7 +273,7 @@ class Handler implements Http2Handler {
   private closing: Promise<void> | undefined = undefined;
 
   constructor(deps: Http2Deps) {
-    this.ctx = http2Context(deps.direction, deps.telemetry, deps.limits, deps.pool);
+    this.ctx = http2Context(deps.direction, deps.telemetry, deps.limits, deps.pool, deps.random);
     this.server = createServer(serverOptions(deps.limits));
     this.server.on('session', (session: ServerHttp2Session) => this.onSession(session));
     this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>

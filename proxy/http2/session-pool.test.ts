@@ -1,15 +1,17 @@
 import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isTracemeshError } from '../../src/lib/errors.js';
+import { isTracemeshError, TracemeshError } from '../../src/lib/errors.js';
+import type { UpstreamConnector } from '../capture/transparent-connect.js';
 import { eventually } from '../../test/support/collector-harness.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
 import { RESPONSE_FLAGS_HEADER } from '../errors-to-wire.js';
 import { DEFAULT_LIMITS, type ProxyLimits } from '../limits.js';
-import { h2Call, h2Connect, startH2Upstream, type H2Upstream } from './h2-peers.test-helper.js';
+import { answerPeerAddress, h2Call, h2Connect, loopbackSourceConnector, startH2Upstream, type H2Upstream } from './h2-peers.test-helper.js';
 import { outboundDirection, service, startProxy, unusedPort } from './proxy-fixture.test-helper.js';
 import { createHttp2SessionPool, type Http2SessionPool } from './session-pool.js';
 import { createDestinationLimits } from '../pipeline/limits.js';
+import type { DestinationLimits } from '../pipeline/types.js';
 import { LimitCounters } from '../pipeline/traffic-state.js';
 
 function endpoint(port: number): ClusterEndpoint {
@@ -163,29 +165,154 @@ describe('HTTP/2 upstream session pool', () => {
     }
     expect(isTracemeshError(refused, 'TM_ERR_UPSTREAM')).toBe(true);
   });
+  function destination(name: string, maxConnections: number | null): { name: string; limits: DestinationLimits; counters: LimitCounters } {
+    const counters = new LimitCounters();
+    const limits = createDestinationLimits(
+      { maxConnections, maxPendingRequests: null, maxRequests: null, maxRetries: null, connectTimeoutMs: null },
+      counters,
+      Date.now,
+    );
+    return { name, limits, counters };
+  }
+
   it('counts sessions against a destination\'s maxConnections and gives them back when they close', async () => {
     const a = await upstream();
     const b = await upstream();
     const p = pool();
-    const counters = new LimitCounters();
-    const limits = createDestinationLimits(
-      { maxConnections: 1, maxPendingRequests: null, maxRequests: null, maxRetries: null, connectTimeoutMs: null },
-      counters,
-      Date.now,
-    );
-    const first = p.sessionWithin(endpoint(a.port), limits);
+    const dest = destination('svc.default:80', 1);
+    const counters = dest.counters;
+    const first = p.sessionWithin(endpoint(a.port), dest);
     expect(first).toBeDefined();
     expect(await body(first!.request(GET, true))).toBe('ok /');
     // The live session carries further streams without a new connection.
-    expect(p.sessionWithin(endpoint(a.port), limits)).toBe(first);
+    expect(p.sessionWithin(endpoint(a.port), dest)).toBe(first);
     expect(counters.connections).toBe(1);
     // A second endpoint would need a second session: over the limit.
-    expect(p.sessionWithin(endpoint(b.port), limits)).toBeUndefined();
+    expect(p.sessionWithin(endpoint(b.port), dest)).toBeUndefined();
     a.kill();
     await eventually(async () => (counters.connections === 0 ? true : undefined), 'the session to close', 5_000);
-    const second = p.sessionWithin(endpoint(b.port), limits);
+    const second = p.sessionWithin(endpoint(b.port), dest);
     expect(second).toBeDefined();
     expect(await body(second!.request(GET, true))).toBe('ok /');
     expect(counters.connections).toBe(1);
+  });
+
+  it('keeps each destination\'s sessions to itself, so maxConnections counts per destination', async () => {
+    const a = await upstream();
+    const b = await upstream();
+    const p = pool();
+    const ea = endpoint(a.port);
+    // A subset and its whole service share the endpoint; each has its own limit.
+    const v1 = destination('reviews.default:9080|v1', 1);
+    const all = destination('reviews.default:9080', 1);
+    const s1 = p.sessionWithin(ea, v1);
+    const s2 = p.sessionWithin(ea, all);
+    expect(s1).toBeDefined();
+    expect(s2).toBeDefined();
+    expect(s2).not.toBe(s1);
+    expect(await Promise.all([body(s1!.request(GET, true)), body(s2!.request(GET, true))])).toEqual(['ok /', 'ok /']);
+    expect(a.sessions.length).toBe(2);
+    expect([v1.counters.connections, all.counters.connections]).toEqual([1, 1]);
+    expect(p.sessionWithin(ea, v1)).toBe(s1);
+    expect(p.sessionWithin(ea, all)).toBe(s2);
+    // A destination at its limit gets no session, not even one another destination opened to the endpoint.
+    const full = destination('ratings.default:9080', 1);
+    const onB = p.sessionWithin(endpoint(b.port), full);
+    expect(onB).toBeDefined();
+    expect(p.sessionWithin(ea, full)).toBeUndefined();
+    expect(full.counters.connections).toBe(1);
+    expect(p.stats().sessions.map((s) => `${s.destination} ${s.endpoint}`).sort()).toEqual(
+      [`reviews.default:9080 ${ea.key}`, `reviews.default:9080|v1 ${ea.key}`, `ratings.default:9080 127.0.0.1:${b.port}`].sort(),
+    );
+    // Each session gives back its own destination's place when it closes.
+    a.kill();
+    await eventually(async () => (v1.counters.connections === 0 && all.counters.connections === 0 ? true : undefined), 'both sessions to close', 5_000);
+    expect(full.counters.connections).toBe(1);
+  });
+
+  function peerAddresses(up: H2Upstream): string[] {
+    return up.sessions.map((s) => s.socket.remoteAddress ?? '').sort();
+  }
+
+  it('under a connector that keeps client addresses, gives each client its own session, connected from its address', async () => {
+    const a = await upstream();
+    const connector = loopbackSourceConnector();
+    const p = createHttp2SessionPool(DEFAULT_LIMITS, connector);
+    cleanups.push(() => p.close(500));
+    const ea = endpoint(a.port);
+    const two = p.session(ea, '127.0.0.2');
+    const three = p.session(ea, '127.0.0.3');
+    expect(three).not.toBe(two);
+    expect(p.session(ea, '127.0.0.2')).toBe(two);
+    expect(await Promise.all([body(two.request(GET, true)), body(three.request(GET, true))])).toEqual(['ok /', 'ok /']);
+    expect(peerAddresses(a)).toEqual(['127.0.0.2', '127.0.0.3']);
+    // Within a destination's limits the client is part of the key as well.
+    const dest = destination('svc.default:80', 5);
+    const within = p.sessionWithin(ea, dest, '127.0.0.2');
+    expect(within).not.toBe(two);
+    expect(p.sessionWithin(ea, dest, '127.0.0.2')).toBe(within);
+    expect(p.sessionWithin(ea, dest, '127.0.0.3')).not.toBe(within);
+    expect(dest.counters.connections).toBe(2);
+    // sourceKey '' (a client inside the pod): the proxy's own address, one session for all such clients.
+    const own = p.session(ea, '127.0.0.1');
+    expect(p.session(ea, undefined)).toBe(own);
+    expect(await body(own.request(GET, true))).toBe('ok /');
+    expect(connector.connectedFor).toEqual(['127.0.0.2', '127.0.0.3', '127.0.0.2', '127.0.0.3']);
+    expect(p.stats().sessions.map((s) => s.source).sort()).toEqual(['', '127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']);
+  });
+
+  it('without such a connector, clients share the session', async () => {
+    const a = await upstream();
+    const p = pool();
+    const ea = endpoint(a.port);
+    const first = p.session(ea, '10.0.0.1');
+    expect(p.session(ea, '10.0.0.2')).toBe(first);
+    expect(await body(first.request(GET, true))).toBe('ok /');
+    expect(peerAddresses(a)).toEqual(['127.0.0.1']);
+  });
+
+  it('gives the connection place back when the connector refuses at once', async () => {
+    const connector: UpstreamConnector = {
+      keepsClientAddress: true,
+      sourceKey: (_target, client) => client ?? '',
+      connect: () => {
+        throw new TracemeshError('TM_ERR_CAPTURE_SOCKOPT', 'connectFrom: refused for the test');
+      },
+    };
+    const p = createHttp2SessionPool(DEFAULT_LIMITS, connector);
+    cleanups.push(() => p.close(500));
+    const dest = destination('svc.default:80', 1);
+    let refused: unknown;
+    try {
+      p.sessionWithin(endpoint(await unusedPort()), dest, '10.0.0.9');
+    } catch (err) {
+      refused = err;
+    }
+    expect(isTracemeshError(refused, 'TM_ERR_CAPTURE_SOCKOPT')).toBe(true);
+    expect(dest.counters.connections).toBe(0);
+    expect(p.stats().sessions).toEqual([]);
+  });
+
+  it('through the proxy, each downstream client\'s streams reach the upstream from that client\'s address', async () => {
+    const up = await startH2Upstream(answerPeerAddress);
+    cleanups.push(() => up.close());
+    const connector = loopbackSourceConnector();
+    const proxy = await startProxy({ direction: outboundDirection([service('web', 8080, [up.port], 'http2')]), connector });
+    cleanups.push(() => proxy.close());
+    const request = { ':method': 'GET', ':path': '/', ':authority': 'web:8080' };
+    const answers: string[] = [];
+    for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.2']) {
+      const client = h2Connect(proxy.port, from);
+      cleanups.push(() => void client.destroy());
+      const [first, second] = await Promise.all([h2Call(client, request), h2Call(client, request)]);
+      expect([first.headers?.[':status'], second.headers?.[':status']]).toEqual([200, 200]);
+      answers.push(first.body.toString(), second.body.toString());
+    }
+    expect(answers).toEqual(['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3', '127.0.0.2', '127.0.0.2']);
+    // One upstream session per client address, reused by that client's later connection.
+    expect(connector.connectedFor).toEqual(['127.0.0.2', '127.0.0.3']);
+    expect(peerAddresses(up)).toEqual(['127.0.0.2', '127.0.0.3']);
+    const spans = await proxy.spansAfter(0, 6);
+    expect(spans.map((s) => s.attributes['client.address']).sort()).toEqual(['127.0.0.2', '127.0.0.2', '127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']);
   });
 });

@@ -7,13 +7,30 @@
  * their own. A session counts as connected when the upstream's SETTINGS
  * arrive: before that a failure is a connect failure (UF), after it a
  * termination (UC). Idle sessions are closed after upstreamIdleTimeoutMs.
+ *
+ * Sessions are keyed by destination, endpoint and source:
+ * - destination: a session opened within a destination's limits counts
+ *   against that destination's maxConnections until it closes, so only that
+ *   destination's streams may ride on it; another destination (a subset, a
+ *   route's other target) with the same endpoint opens and counts its own.
+ *   Sessions opened without limits (no traffic management) share the name ''.
+ * - source: under TPROXY the connector opens connections from the
+ *   downstream client's address (`connector.sourceKey(target, client)`), and
+ *   a session from one client's address must never carry another client's
+ *   streams. sourceKey is '' when connections come from the proxy's own
+ *   address (explicit, REDIRECT): then every client shares the session.
  */
-import { connect, type ClientHttp2Session, type ClientHttp2Stream, type Http2Session, type OutgoingHttpHeaders } from 'node:http2';
+import { connect, type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionOptions, type Http2Session, type OutgoingHttpHeaders } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { TracemeshError } from '../../src/lib/errors.js';
+import { upstreamConnector, type UpstreamConnector, type UpstreamTarget } from '../capture/transparent-connect.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
 import type { ProxyLimits } from '../limits.js';
-import type { DestinationLimits } from '../pipeline/types.js';
+import type { Destination, DestinationLimits } from '../pipeline/types.js';
 import { clientOptions } from './h2-settings.js';
+
+/** What sessionWithin needs of a destination: its name (the session's key) and its limits. */
+export type SessionDestination = Pick<Destination, 'name' | 'limits'>;
 
 /** One pooled session as a stream's owner sees it. */
 export interface UpstreamSession {
@@ -37,6 +54,10 @@ export interface UpstreamSession {
 
 export interface Http2EndpointStats {
   readonly endpoint: string;
+  /** The destination whose maxConnections the session counts against; '' when opened without limits. */
+  readonly destination: string;
+  /** The client address the connection comes from (TPROXY); '' when from the proxy's own. */
+  readonly source: string;
   readonly connected: boolean;
   readonly activeStreams: number;
   readonly streamsOpened: number;
@@ -53,17 +74,23 @@ export interface Http2PoolStats {
 }
 
 export interface Http2SessionPool {
-  /** The live session to the endpoint, connecting a new one when there is none. Throws TM_ERR_UPSTREAM once closed. */
-  session(endpoint: ClusterEndpoint): UpstreamSession;
+  /**
+   * The live session to the endpoint for `client` (the downstream's address;
+   * it matters only when the connector keeps client addresses), connecting a
+   * new one when there is none. Throws TM_ERR_UPSTREAM once closed, or the
+   * connector's error when it cannot even start a connection.
+   */
+  session(endpoint: ClusterEndpoint, client?: string): UpstreamSession;
   /**
    * As session(), within a destination's limits: a new session needs
    * `limits.tryOpenConnection()` (for HTTP/2, maxConnections counts sessions:
    * one session carries many streams) and is given back with
    * connectionClosed() when it closes; it connects within the limits'
-   * connectTimeoutMs when set. Undefined: no live session and none may be
-   * opened (→ 503 UO). Throws TM_ERR_UPSTREAM once closed.
+   * connectTimeoutMs when set. Only this destination's streams use the
+   * session. Undefined: no live session and none may be opened (→ 503 UO).
+   * Throws as session() does.
    */
-  sessionWithin(endpoint: ClusterEndpoint, limits: DestinationLimits): UpstreamSession | undefined;
+  sessionWithin(endpoint: ClusterEndpoint, destination: SessionDestination, client?: string): UpstreamSession | undefined;
   stats(): Http2PoolStats;
   /**
    * Sends GOAWAY on every session and resolves when they have closed; sessions
@@ -95,13 +122,20 @@ class PooledSession implements UpstreamSession {
 
   constructor(
     readonly pool: SessionPool,
+    /** The pool's key: destination, endpoint and source. */
+    readonly poolKey: string,
+    /** The endpoint, "address:port". */
     readonly key: string,
-    /** The destination whose maxConnections this session counts against; undefined: no limits. */
+    /** The destination whose maxConnections this session counts against ('' and undefined: no limits). */
+    readonly destinationName: string,
     private readonly destinationLimits: DestinationLimits | undefined,
     readonly connectTimeoutMs: number,
+    /** The client address the connection comes from; '' for the proxy's own. */
+    readonly source: string,
+    options: ClientSessionOptions,
   ) {
     const limits = pool.limits;
-    this.session = connect(`http://${key}`, pool.options);
+    this.session = connect(`http://${key}`, options);
     (this.session as Tagged<ClientHttp2Session>)[ENTRY] = this;
     this.session.once('remoteSettings', onSessionSettings);
     this.session.on('error', onSessionError);
@@ -161,7 +195,14 @@ class PooledSession implements UpstreamSession {
   }
 
   stats(): Http2EndpointStats {
-    return { endpoint: this.key, connected: this.connected, activeStreams: this.activeStreams, streamsOpened: this.streamsOpened };
+    return {
+      endpoint: this.key,
+      destination: this.destinationName,
+      source: this.source,
+      connected: this.connected,
+      activeStreams: this.activeStreams,
+      streamsOpened: this.streamsOpened,
+    };
   }
 }
 
@@ -226,28 +267,57 @@ class SessionPool implements Http2SessionPool {
   connectFailures = 0;
   streamsOpened = 0;
 
-  constructor(readonly limits: ProxyLimits) {
+  constructor(
+    readonly limits: ProxyLimits,
+    readonly connector: UpstreamConnector,
+  ) {
     this.options = clientOptions(limits);
   }
 
-  session(endpoint: ClusterEndpoint): UpstreamSession {
-    const existing = this.live.get(endpoint.key);
+  session(endpoint: ClusterEndpoint, client?: string): UpstreamSession {
+    const source = this.sourceOf(endpoint, client);
+    const poolKey = `|${endpoint.key}|${source}`;
+    const existing = this.live.get(poolKey);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
     if (this.closing !== undefined) throw new TracemeshError('TM_ERR_UPSTREAM', 'the HTTP/2 session pool is closed');
-    return this.openSession(endpoint, undefined, this.limits.connectTimeoutMs);
+    return this.openSession(poolKey, endpoint, '', undefined, this.limits.connectTimeoutMs, source);
   }
 
-  sessionWithin(endpoint: ClusterEndpoint, limits: DestinationLimits): UpstreamSession | undefined {
-    const existing = this.live.get(endpoint.key);
+  sessionWithin(endpoint: ClusterEndpoint, destination: SessionDestination, client?: string): UpstreamSession | undefined {
+    const source = this.sourceOf(endpoint, client);
+    const poolKey = `${destination.name}|${endpoint.key}|${source}`;
+    const existing = this.live.get(poolKey);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
     if (this.closing !== undefined) throw new TracemeshError('TM_ERR_UPSTREAM', 'the HTTP/2 session pool is closed');
+    const limits = destination.limits;
     if (!limits.tryOpenConnection()) return undefined;
-    return this.openSession(endpoint, limits, limits.connectTimeoutMs ?? this.limits.connectTimeoutMs);
+    try {
+      return this.openSession(poolKey, endpoint, destination.name, limits, limits.connectTimeoutMs ?? this.limits.connectTimeoutMs, source);
+    } catch (err) {
+      limits.connectionClosed();
+      throw err;
+    }
   }
 
-  private openSession(endpoint: ClusterEndpoint, limits: DestinationLimits | undefined, connectTimeoutMs: number): PooledSession {
-    const entry = new PooledSession(this, endpoint.key, limits, connectTimeoutMs);
-    this.live.set(endpoint.key, entry);
+  private sourceOf(endpoint: ClusterEndpoint, client: string | undefined): string {
+    return this.connector.keepsClientAddress ? this.connector.sourceKey({ host: endpoint.address, port: endpoint.port }, client) : '';
+  }
+
+  private openSession(
+    poolKey: string,
+    endpoint: ClusterEndpoint,
+    destinationName: string,
+    limits: DestinationLimits | undefined,
+    connectTimeoutMs: number,
+    source: string,
+  ): PooledSession {
+    // From the client's address: the connector makes the socket. One closure per session, not per stream.
+    const options: ClientSessionOptions =
+      source === ''
+        ? this.options
+        : { ...this.options, createConnection: connectionFrom(this.connector, { host: endpoint.address, port: endpoint.port }, source) };
+    const entry = new PooledSession(this, poolKey, endpoint.key, destinationName, limits, connectTimeoutMs, source, options);
+    this.live.set(poolKey, entry);
     this.open.add(entry);
     this.sessionsOpened++;
     return entry;
@@ -255,7 +325,7 @@ class SessionPool implements Http2SessionPool {
 
   /** Drops a session from reuse; when it has closed, from the books too. */
   forget(entry: PooledSession): void {
-    if (this.live.get(entry.key) === entry) this.live.delete(entry.key);
+    if (this.live.get(entry.poolKey) === entry) this.live.delete(entry.poolKey);
     if (entry.closed && this.open.delete(entry)) {
       this.sessionsClosed++;
       if (!entry.connected) this.connectFailures++;
@@ -282,7 +352,7 @@ class SessionPool implements Http2SessionPool {
   private async closeAll(graceMs: number): Promise<void> {
     const waits: Promise<void>[] = [];
     for (const entry of this.open) {
-      this.live.delete(entry.key);
+      this.live.delete(entry.poolKey);
       waits.push(closeSession(entry.session, graceMs));
     }
     await Promise.all(waits);
@@ -303,6 +373,18 @@ export function closeSession(session: Http2Session, graceMs: number): Promise<vo
   });
 }
 
-export function createHttp2SessionPool(limits: ProxyLimits): Http2SessionPool {
-  return new SessionPool(limits);
+/** node:http2's createConnection for a session whose connection comes from `source` (a client's address). */
+function connectionFrom(connector: UpstreamConnector, target: UpstreamTarget, source: string): () => Duplex {
+  return () => connector.connect(target, source);
+}
+
+const PROXY_OWN_ADDRESS = upstreamConnector('explicit');
+
+/**
+ * `connector`: how sessions connect (default: from the proxy's own address,
+ * as net.connect). Under TPROXY the inbound side passes
+ * upstreamConnector('tproxy', { mark }) so the app sees each client's address.
+ */
+export function createHttp2SessionPool(limits: ProxyLimits, connector: UpstreamConnector = PROXY_OWN_ADDRESS): Http2SessionPool {
+  return new SessionPool(limits, connector);
 }

@@ -15,7 +15,7 @@ import type { MeshConfig } from '../../src/config/types.js';
 import { RESPONSE_FLAGS_HEADER } from '../../proxy/errors-to-wire.js';
 import type { HttpDirection } from '../../proxy/http-direction.js';
 import { EchoClient, type CallResult, type EchoReply } from '../../proxy/http2/grpc-echo.test-helper.js';
-import { h2Call, h2Connect, startH2Upstream, type H2Upstream } from '../../proxy/http2/h2-peers.test-helper.js';
+import { answerPeerAddress, h2Call, h2Connect, loopbackSourceConnector, startH2Upstream, type H2Upstream } from '../../proxy/http2/h2-peers.test-helper.js';
 import { startProxy, type RunningProxy } from '../../proxy/http2/proxy-fixture.test-helper.js';
 import { createTrafficConfig } from '../../proxy/pipeline/traffic-config.js';
 import { TrafficState } from '../../proxy/pipeline/traffic-state.js';
@@ -492,10 +492,12 @@ spec:
       mirror: { service: echo, subset: v2, percent: 100 }`,
     );
     const { client, proxy } = await outboundProxy(config);
+    const counted = countMirrors(proxy);
     const result = await client.unary({ text: 'copy me' });
     expect(result.status.code).toBe(grpc.status.OK);
     expect(result.value?.text).toBe('live');
     const spans = await proxy.spansAfter(0, 2);
+    expect(counted).toEqual(['echo.default:50051|v2 sent']);
     const deadline = Date.now() + 5_000;
     while (shadow.calls() < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(shadow.calls()).toBe(1);
@@ -508,7 +510,39 @@ spec:
     expect(mirror.traceId).toBe(main.traceId);
     expect(mirror.attributes['rpc.grpc.status_code']).toBe(grpc.status.INTERNAL);
   });
+
+  it('drops a mirror copy whose destination has no endpoint, counts the drop, and answers the call', async () => {
+    const live = await grpcBackend('live');
+    const config = echoConfig(
+      [live],
+      `${SUBSETS}
+---
+apiVersion: tracemesh.dev/v1
+kind: Route
+metadata: { name: echo }
+spec:
+  hosts: [echo]
+  http:
+    - name: mirrored
+      destinations: [{ service: echo, subset: v1 }]
+      mirror: { service: echo, subset: v2, percent: 100 }`,
+    );
+    const { client, proxy } = await outboundProxy(config);
+    const counted = countMirrors(proxy);
+    const result = await client.unary({ text: 'copy me' });
+    expect(result.status.code).toBe(grpc.status.OK);
+    const [main] = await proxy.spansAfter(0, 1);
+    expect(main!.attributes['tracemesh.mirrored_to']).toBeUndefined();
+    expect(counted).toEqual(['echo.default:50051|v2 dropped']);
+  });
 });
+
+/** The proxy's recordMirror calls, as "destination sent|dropped" (the recording telemetry does not keep them). */
+function countMirrors(proxy: RunningProxy): string[] {
+  const counted: string[] = [];
+  proxy.telemetry.metrics.recordMirror = (destination, sent) => void counted.push(`${destination} ${sent ? 'sent' : 'dropped'}`);
+  return counted;
+}
 
 describe('route rules on plain HTTP/2', () => {
   /** A plain h2 backend that answers 200 with what it received, or `status` for the n-th request. */
@@ -592,6 +626,30 @@ ${rules}`);
     const spans = await proxy.spansAfter(0, 3);
     const delayed = spans.find((s) => s.attributes['tracemesh.route'] === 'api');
     expect(delayed?.attributes['tracemesh.fault.delay_ms']).toBe(120);
+  });
+
+  it('keeps each client\'s tries on sessions from its own address when the pool\'s connector keeps it', async () => {
+    const up = await startH2Upstream(answerPeerAddress);
+    cleanups.push(() => up.close());
+    const config = webConfig(up.port, `    - name: all
+      destinations: [{ service: web }]`);
+    const traffic = createTrafficConfig(config, 'test', new TrafficState(), { healthChecks: false });
+    cleanups.push(() => traffic.close());
+    const connector = loopbackSourceConnector();
+    const proxy = await startProxy({ direction: outbound(traffic), connector });
+    cleanups.push(() => proxy.close());
+    const answers: string[] = [];
+    for (const from of ['127.0.0.2', '127.0.0.3']) {
+      const client = h2Connect(proxy.port, from);
+      cleanups.push(() => void client.destroy());
+      const res = await h2Call(client, { ':method': 'GET', ':path': '/', ':authority': 'web:8080' });
+      expect(res.headers?.[':status']).toBe(200);
+      answers.push(res.body.toString());
+    }
+    expect(answers).toEqual(['127.0.0.2', '127.0.0.3']);
+    expect(connector.connectedFor).toEqual(['127.0.0.2', '127.0.0.3']);
+    const sessions = proxy.pool.stats().sessions.map((s) => `${s.destination} ${s.source}`).sort();
+    expect(sessions).toEqual(['web.default:8080 127.0.0.2', 'web.default:8080 127.0.0.3']);
   });
 
   it('retries a request with its buffered body, and not one whose body is over 64 KiB', async () => {
