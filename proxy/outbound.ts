@@ -52,7 +52,7 @@ export function createOutbound(options: OutboundOptions): OutboundSide {
     rateLimits: undefined,
   };
   const tcp: TcpForwardDeps = { direction: 'outbound', telemetry, limits };
-  const paths = createProtocolPaths(direction, telemetry, limits, tunnel);
+  const paths = createProtocolPaths(direction, telemetry, limits, { onConnect: tunnel });
   // Raw bytes sent to a forward proxy without CONNECT name no destination.
   const nowhere = (conn: AcceptedConnection): void => forwardTcp(conn, undefined, tcp);
 

@@ -9,6 +9,11 @@
  * control-plane snapshot) and swapped whole; the previous version's is
  * closed (its timers stop, its in-flight requests finish on it). Outbound
  * applies its routes and destinations, inbound its rate limits.
+ *
+ * Under TPROXY capture the inbound side gets the connector that connects
+ * from the client's address (capture/transparent-connect.ts, SO_MARK
+ * `tproxyMark`), so the app sees the real client; everything else connects
+ * from the proxy's own address.
  */
 import { hostname } from 'node:os';
 import { configVersion } from '../src/config/config-version.js';
@@ -19,9 +24,12 @@ import { startAdminServer, type AdminServer } from './admin/server.js';
 import { appCluster, createStaticRegistry } from './clusters/static-registry.js';
 import type { ClusterRegistry } from './clusters/types.js';
 import { capturedDestination } from './capture/captured-destination.js';
+import { CAPTURE_DEFAULTS, formatMark } from './capture/iptables-rules.js';
 import { loadCaptureAddon, setTransparent } from './capture/original-dst.js';
+import { upstreamConnector } from './capture/transparent-connect.js';
 import type { OutboundPolicy } from './capture/original-destinations.js';
-import { createInbound, type TrafficSide } from './inbound.js';
+import { createInbound, LOCAL_APP_HOST, type AppTarget, type TrafficSide } from './inbound.js';
+import type { AcceptedConnection } from './listeners/accepted.js';
 import type { ProxyLimits } from './limits.js';
 import { startListener, type Listener } from './listeners/listener.js';
 import { dualStackOr } from './listeners/dual-stack.js';
@@ -46,8 +54,13 @@ export interface ProxyOptions {
   /** Explicit mode: the app's port. Transparent: the port for inbound connections that were not captured (0 = refuse them). */
   readonly appPort: number;
   readonly mode: CaptureMode;
-  /** Transparent mode: tproxy makes the inbound listener IP_TRANSPARENT (needs CAP_NET_ADMIN). */
+  /**
+   * Transparent mode: tproxy makes the inbound listener IP_TRANSPARENT and connects to the app
+   * from the client's address, at the captured destination (needs CAP_NET_ADMIN).
+   */
   readonly inboundCapture: InboundCapture;
+  /** Under tproxy: SO_MARK of those connections, the rules' `tracemesh iptables --tproxy-mark` (default 0x539). */
+  readonly tproxyMark?: number;
   /** Transparent mode: destinations no service claims pass through (allow-any) or are refused (registry-only). */
   readonly outboundPolicy: OutboundPolicy;
   /**
@@ -157,14 +170,16 @@ export class Proxy {
     const metrics = telemetry.metrics;
     this.onOutlierEvent = (event) => metrics.recordOutlierEvent(event);
     this.applyConfig(this.config, this.registry.version);
+    const tproxy = transparent && o.inboundCapture === 'tproxy';
     const inbound = createInbound({
       telemetry: telemetry.telemetry,
       limits: o.limits,
       appPort: o.appPort,
-      // Transparent: the port the caller connected to; connections straight to the listener use --app-port.
-      appPortOf: transparent ? (conn) => conn.target?.port ?? o.appPort : () => o.appPort,
-      appCluster: (port) => appCluster(id.service, id.namespace, id.version, port),
+      appTargetOf: appTargetOf(o.mode, o.inboundCapture, o.appPort),
+      appCluster: (host, port) => appCluster(id.service, id.namespace, id.version, port, host),
       rateLimits: () => this.currentTraffic().rateLimits,
+      // TPROXY: the app sees the real client as its peer (the pools then key connections per client).
+      connector: upstreamConnector(tproxy ? 'tproxy' : 'redirect', { mark: o.tproxyMark ?? CAPTURE_DEFAULTS.tproxyMark }),
     });
     const outbound = createOutbound({
       telemetry: telemetry.telemetry,
@@ -274,6 +289,7 @@ export class Proxy {
       identity: o.identity,
       mode: o.mode,
       ...(o.mode === 'transparent' ? { inboundCapture: o.inboundCapture, outboundPolicy: o.outboundPolicy } : {}),
+      ...(o.mode === 'transparent' && o.inboundCapture === 'tproxy' ? { tproxyMark: formatMark(o.tproxyMark ?? CAPTURE_DEFAULTS.tproxyMark) } : {}),
       stateDir: o.stateDir,
       appPort: o.appPort,
       listeners: this.started?.listeners.map((l) => ({ name: l.name, port: l.port })) ?? [],
@@ -319,6 +335,21 @@ export class Proxy {
       pools: s === undefined ? {} : { inbound: s.inbound.poolStats(), outbound: s.outbound.poolStats() },
     };
   }
+}
+
+/**
+ * Where the inbound side sends a connection's app traffic: explicit mode, the app on
+ * 127.0.0.1:--app-port; REDIRECT, 127.0.0.1 at the port the caller connected to; TPROXY, the
+ * captured destination itself (the pod's own address at that port), because a connection from
+ * the client's address to 127.0.0.1 would be a martian. Connections made straight to the
+ * listener (no captured destination) use --app-port on 127.0.0.1; without --app-port they have
+ * no app (undefined: refused, NR).
+ */
+function appTargetOf(mode: CaptureMode, capture: InboundCapture, appPort: number): (conn: AcceptedConnection) => AppTarget | undefined {
+  const fixed: AppTarget | undefined = appPort === 0 ? undefined : { host: LOCAL_APP_HOST, port: appPort };
+  if (mode === 'explicit') return () => fixed;
+  if (capture === 'tproxy') return (conn) => conn.target ?? fixed;
+  return (conn) => (conn.target === undefined ? fixed : { host: LOCAL_APP_HOST, port: conn.target.port });
 }
 
 /** A destination on the admin `/clusters` page: its limits' counters and each endpoint's state. */

@@ -120,10 +120,11 @@ export function createStaticRegistry(services: readonly ServiceSpec[], version: 
 }
 
 /**
- * The inbound side's one cluster: the local app on 127.0.0.1:appPort. Its
- * protocol is only a hint; inbound detection decides per connection.
+ * An inbound side's cluster: the local app at `address`:appPort (127.0.0.1
+ * unless TPROXY capture hands over the pod's own address). Its protocol is
+ * only a hint; inbound detection decides per connection.
  */
-export function appCluster(service: string, namespace: string, version: string, appPort: number): Cluster {
+export function appCluster(service: string, namespace: string, version: string, appPort: number, address = '127.0.0.1'): Cluster {
   const port: ServicePort = { name: 'app', port: appPort, protocol: 'http' };
-  return new RoundRobinCluster(service, namespace, port, [makeEndpoint({ address: '127.0.0.1', port: appPort, ports: {}, labels: { version } })]);
+  return new RoundRobinCluster(service, namespace, port, [makeEndpoint({ address, port: appPort, ports: {}, labels: { version } })]);
 }

@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS } from '../limits.js';
 import { startListener, type Listener } from '../listeners/listener.js';
 import { createDestination, DEFAULT_TRAFFIC_POLICY } from '../pipeline/destination.js';
 import { TrafficState } from '../pipeline/traffic-state.js';
+import { upstreamConnector, type UpstreamConnector } from '../capture/transparent-connect.js';
 import type { Destination } from '../pipeline/types.js';
 import { forwardTcp } from './forward.js';
 
@@ -33,7 +34,7 @@ async function upstream(banner?: string): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-async function proxyTo(cluster: Cluster | Destination | undefined, direction: 'inbound' | 'outbound' = 'inbound', detectTimeoutMs = 50) {
+async function proxyTo(cluster: Cluster | Destination | undefined, direction: 'inbound' | 'outbound' = 'inbound', detectTimeoutMs = 50, connector?: UpstreamConnector) {
   const telemetry = recordingTelemetry({ service: 'web', namespace: 'default', version: 'v1' });
   const limits = { ...DEFAULT_LIMITS, detectTimeoutMs, connectTimeoutMs: 1_000 };
   const listener: Listener = await startListener({
@@ -42,7 +43,7 @@ async function proxyTo(cluster: Cluster | Destination | undefined, direction: 'i
     port: 0,
     detectTimeoutMs,
     maxConnections: 10,
-    onConnection: (conn) => forwardTcp(conn, cluster, { direction, telemetry, limits }),
+    onConnection: (conn) => forwardTcp(conn, cluster, { direction, telemetry, limits, connector }),
   });
   closers.push(() => listener.close());
   return { port: listener.port, telemetry };
@@ -147,6 +148,79 @@ describe('TCP forwarding', () => {
     expect(await received).toBe('partial');
     await waitFor(() => telemetry.recordedSpans.length === 1, 'the span');
     expect(telemetry.recordedSpans[0]!.attributes['tracemesh.response_flags']).toBe('UC');
+  });
+});
+
+describe('TCP forwarding through a connector', () => {
+  /** The plain connector, recording what forwardTcp asked of it. */
+  function recording(): { connector: UpstreamConnector; calls: Array<{ host: string; port: number; client: string | undefined; allowHalfOpen: boolean | undefined }> } {
+    const plain = upstreamConnector('redirect');
+    const calls: Array<{ host: string; port: number; client: string | undefined; allowHalfOpen: boolean | undefined }> = [];
+    const connector: UpstreamConnector = {
+      keepsClientAddress: true,
+      sourceKey: (_target, client) => client ?? '',
+      connect(target, client, options) {
+        calls.push({ host: target.host, port: target.port, client, allowHalfOpen: options?.allowHalfOpen });
+        return plain.connect(target, client, options);
+      },
+    };
+    return { connector, calls };
+  }
+
+  it('connects through the connector to the endpoint, for the downstream peer\'s address, half-open', async () => {
+    const appPort = await upstream();
+    const { connector, calls } = recording();
+    const { port } = await proxyTo(appCluster('inventory', 'default', 'v1', appPort), 'inbound', 50, connector);
+    const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const received = collect(client);
+    client.write('STOCK 7\n');
+    await waitFor(() => calls.length === 1, 'the connector to be asked');
+    client.end();
+    expect(await received).toBe('ECHO STOCK 7\nBYE\n');
+    expect(calls).toEqual([{ host: '127.0.0.1', port: appPort, client: '127.0.0.1', allowHalfOpen: true }]);
+  });
+
+  it('a connector that throws (arguments it cannot use) fails the connection with UF, closes the client and keeps serving', async () => {
+    const appPort = await upstream();
+    let calls = 0;
+    const throwing: UpstreamConnector = {
+      keepsClientAddress: true,
+      sourceKey: () => '',
+      connect() {
+        calls++;
+        throw new Error('connectFrom: host 127.0.0.1 is a loopback address');
+      },
+    };
+    const { port, telemetry } = await proxyTo(appCluster('inventory', 'default', 'v1', appPort), 'inbound', 50, throwing);
+    for (let i = 1; i <= 2; i++) {
+      const client = net.connect(port, '127.0.0.1');
+      client.write('hello');
+      expect(await collect(client)).toBe('');
+      await waitFor(() => telemetry.recordedSpans.length === i, 'the span');
+      const span = telemetry.recordedSpans[i - 1]!;
+      expect(span.attributes['tracemesh.response_flags']).toBe('UF');
+      expect(span.statusMessage).toContain('is a loopback address');
+    }
+    expect(calls).toBe(2);
+    expect(telemetry.tcpClosed).toHaveLength(2);
+  });
+
+  it("the TPROXY connector with a loopback client connects from the proxy's own address (nothing to preserve)", async () => {
+    const peers: string[] = [];
+    const server = net.createServer((socket) => {
+      peers.push(String(socket.remoteAddress));
+      socket.resume();
+      socket.end('hi\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port, telemetry } = await proxyTo(appCluster('app', 'default', 'v1', (server.address() as net.AddressInfo).port), 'inbound', 50, upstreamConnector('tproxy'));
+    const client = net.connect(port, '127.0.0.1');
+    client.write('x');
+    expect(await collect(client)).toBe('hi\n');
+    await waitFor(() => telemetry.recordedSpans.length === 1, 'the span');
+    expect(telemetry.recordedSpans[0]!.attributes['tracemesh.response_flags']).toBe('-');
+    expect(peers).toEqual(['127.0.0.1']);
   });
 });
 

@@ -14,7 +14,9 @@
  * after is not an outlier signal). A bare Cluster (no traffic config, the
  * inbound app) is used as before: round robin, no limits.
  */
-import net from 'node:net';
+import type net from 'node:net';
+import type { UpstreamConnector } from '../capture/transparent-connect.js';
+import { upstreamConnector } from '../capture/transparent-connect.js';
 import type { Cluster, ClusterEndpoint } from '../clusters/types.js';
 import type { Destination, RequestFacts } from '../pipeline/types.js';
 import { upstreamSocketFlag, type ResponseFlag } from '../errors-to-wire.js';
@@ -29,7 +31,16 @@ export interface TcpForwardDeps {
   readonly direction: Direction;
   readonly telemetry: Telemetry;
   readonly limits: ProxyLimits;
+  /**
+   * How the upstream connection is made, given the downstream peer's address: under TPROXY the
+   * inbound side's connector connects from it (the app sees the real client); absent: from the
+   * proxy's own address, as net.connect does.
+   */
+  readonly connector?: UpstreamConnector | undefined;
 }
+
+const PROXY_OWN_ADDRESS = upstreamConnector('redirect');
+const UPSTREAM_SOCKET = { allowHalfOpen: true, noDelay: true } as const;
 
 /** One proxied TCP connection's bookkeeping, finished exactly once. */
 class TcpSession {
@@ -227,7 +238,17 @@ export function forwardTcp(conn: AcceptedConnection, target: Cluster | Destinati
   cluster.onRequestStart(endpoint);
   const connectTimeoutMs = destination?.limits.connectTimeoutMs ?? deps.limits.connectTimeoutMs;
 
-  const upstream = net.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+  let upstream: net.Socket;
+  try {
+    upstream = (deps.connector ?? PROXY_OWN_ADDRESS).connect({ host: endpoint.address, port: endpoint.port }, conn.remoteAddress, UPSTREAM_SOCKET);
+  } catch (err) {
+    // Arguments the connector cannot use (it checks them before any socket exists): refused like a failed connect.
+    session.fail('UF', `connect to ${endpoint.key}: ${(err as Error).message}`);
+    destination?.recordOutcome(endpoint, 'connect-failure');
+    downstream.destroy();
+    session.finish();
+    return;
+  }
   session.upstream = upstream;
   let closed = 0;
   const onClose = (): void => {

@@ -11,8 +11,13 @@
  * Client addresses: in both modes the inbound proxy sees pod a's address,
  * because nat REDIRECT rewrites only the destination (the proxy reads the
  * original one with SO_ORIGINAL_DST) and TPROXY leaves the packet alone (the
- * socket's local address is the original destination). The app's socket peer
- * is its proxy on 127.0.0.1 in both; it learns the client from x-forwarded-for.
+ * socket's local address is the original destination). Under REDIRECT the
+ * app's socket peer is its proxy on 127.0.0.1 (it learns the client from
+ * x-forwarded-for), and the proxy's upstream is 127.0.0.1:port. Under TPROXY
+ * the proxy connects to the captured destination (the pod's own address at
+ * that port) from the client's address, so the app's peer is the calling pod
+ * over HTTP/1, gRPC and TCP alike (a peer-reporting app in pod c shows it),
+ * and the demo apps there listen on every address (listen-all-addresses.mjs).
  *
  * The CLI and the demo apps are compiled from the sources into a temp dir
  * (what `npm run build` ships, without touching dist/); uid 1337 reads it
@@ -23,7 +28,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiSpan } from '../../collector/api/span-json.js';
@@ -56,6 +61,10 @@ const EXCLUDED_INBOUND_PORT = 8081;
 const PASSTHROUGH_PORT = 8090;
 /** A port pod a's `--exclude-outbound-ports` keeps away from its proxy. */
 const EXCLUDED_OUTBOUND_PORT = 9090;
+/** Pod c's peer-reporting app (capture-peer-apps.mjs): what the app behind the sidecar sees as its client. */
+const PEER_HTTP_PORT = 9180;
+const PEER_GRPC_PORT = 50151;
+const PEER_TCP_PORT = 7170;
 const PRODUCT = '42';
 
 const READY_MS = 20_000;
@@ -104,6 +113,12 @@ function addressesOf(pod: Pod): string[] {
   return [pod.ipv4, pod.ipv6];
 }
 
+/** `address:port` as endpoint keys are written (IPv6 in brackets). */
+function endpointKey(address: unknown, port: number): string {
+  const text = String(address);
+  return text.includes(':') ? `[${text}]:${port}` : `${text}:${port}`;
+}
+
 /** The pod's address in the family of `address`: a proxy connects from its own address of the family it connects over. */
 function sameFamily(pod: Pod, address: unknown): string {
   return String(address).includes(':') ? pod.ipv6 : pod.ipv4;
@@ -125,6 +140,9 @@ function servicesYaml(network: MeshNetwork): string {
     service('b', WEB_PORT, 'http', network.pod('b')),
     service('c', RATINGS_PORT, 'grpc', network.pod('c')),
     service('inventory', INVENTORY_PORT, 'tcp', network.pod('c')),
+    service('peer-http', PEER_HTTP_PORT, 'http', network.pod('c')),
+    service('peer-grpc', PEER_GRPC_PORT, 'grpc', network.pod('c')),
+    service('peer-tcp', PEER_TCP_PORT, 'tcp', network.pod('c')),
   ].join('\n---\n')}\n`;
 }
 
@@ -181,6 +199,13 @@ interface TcpResult {
   localAddress: string;
   reply: string;
   error: string;
+}
+
+/** An unmodified gRPC client (grpc-js) in a pod calling the peer app's WhoAmI. */
+async function grpcWhoAmI(network: MeshNetwork, pod: string, host: string, port: number): Promise<{ reply: string; error: string }> {
+  const result = await network.run(pod, { command: NODE, args: [path.join(FIXTURES, 'capture-grpc-client.mjs'), host, String(port)], timeoutMs: RUN_MS });
+  expect(result.code, `grpc client in ${pod}: ${result.stderr}`).toBe(0);
+  return JSON.parse(result.stdout) as { reply: string; error: string };
 }
 
 async function tcp(network: MeshNetwork, pod: string, host: string, port: number, line?: string): Promise<TcpResult> {
@@ -265,13 +290,20 @@ class CaptureScene {
 
     const collectorUrl = `http://${this.infra.ipv4}:${OTLP_PORT}`;
     const appArgs = ['--collector', collectorUrl, '--export-delay-ms', '100'];
+    // TPROXY: the proxy connects to the app at the pod's own address, so the app must listen there.
+    const preload = this.mode === 'tproxy' ? ['--import', pathToFileURL(path.join(FIXTURES, 'listen-all-addresses.mjs')).href] : [];
     const apps = [
-      n.spawn('c', { command: NODE, args: [app('ratings'), '--port', String(RATINGS_PORT), ...appArgs], label: 'c:ratings' }),
-      n.spawn('c', { command: NODE, args: [app('inventory'), '--port', String(INVENTORY_PORT), ...appArgs], label: 'c:inventory' }),
+      n.spawn('c', { command: NODE, args: [...preload, app('ratings'), '--port', String(RATINGS_PORT), ...appArgs], label: 'c:ratings' }),
+      n.spawn('c', { command: NODE, args: [...preload, app('inventory'), '--port', String(INVENTORY_PORT), ...appArgs], label: 'c:inventory' }),
       n.spawn('b', {
         command: NODE,
-        args: [app('web'), '--port', String(WEB_PORT), '--ratings', `c:${RATINGS_PORT}`, '--inventory', `c:${INVENTORY_PORT}`, ...appArgs],
+        args: [...preload, app('web'), '--port', String(WEB_PORT), '--ratings', `c:${RATINGS_PORT}`, '--inventory', `c:${INVENTORY_PORT}`, ...appArgs],
         label: 'b:web',
+      }),
+      n.spawn('c', {
+        command: NODE,
+        args: [path.join(FIXTURES, 'capture-peer-apps.mjs'), String(PEER_HTTP_PORT), String(PEER_GRPC_PORT), String(PEER_TCP_PORT)],
+        label: 'c:peer-apps',
       }),
     ];
     this.listen('c', 'c-excluded', EXCLUDED_INBOUND_PORT);
@@ -281,7 +313,7 @@ class CaptureScene {
 
     await collector.waitForLine(/^tracemesh collector ready: /, COLLECTOR_READY_MS);
     await Promise.all([
-      ...apps.map((proc) => proc.waitForLine(/^tracemesh-demo \S+ listening on/, READY_MS)),
+      ...apps.map((proc) => proc.waitForLine(/^(tracemesh-demo \S+ )?listening on/, READY_MS)),
       ...[...this.listeners.values()].map((proc) => proc.waitForLine(/^listening on/, READY_MS)),
       ...APP_PODS.map((pod) => this.proxyReady(pod)),
     ]);
@@ -516,9 +548,10 @@ describe.each(MODES)('transparent capture with tracemesh iptables --mode %s', (m
       'server.port': WEB_PORT,
       'tracemesh.source.service': 'a',
       'tracemesh.destination.service': 'b',
-      // Inbound went to the app on the port the caller connected to.
-      'tracemesh.upstream.address': `127.0.0.1:${WEB_PORT}`,
     });
+    // Inbound went to the app on the port the caller connected to: on loopback (REDIRECT), or at
+    // the captured destination, the address a's proxy connected to (TPROXY).
+    expect(bServer.attributes['tracemesh.upstream.address']).toBe(mode === 'tproxy' ? endpointKey(aClient.attributes['network.peer.address'], WEB_PORT) : `127.0.0.1:${WEB_PORT}`);
     // The real client: pod a's own address (its proxy's connection, in the family it used), not a loopback or b's own.
     expect(bServer.attributes['client.address']).toBe(sameFamily(a, aClient.attributes['network.peer.address']));
     // The app sees the real client too: curl's own address, from the x-forwarded-for the proxies append.
@@ -534,7 +567,8 @@ describe.each(MODES)('transparent capture with tracemesh iptables --mode %s', (m
       'tracemesh.destination.service': 'c',
     });
     expect(addressesOf(c)).toContain(bClient.attributes['network.peer.address']);
-    expect(cServer.attributes).toMatchObject({ 'tracemesh.source.service': 'b', 'tracemesh.upstream.address': `127.0.0.1:${RATINGS_PORT}` });
+    expect(cServer.attributes).toMatchObject({ 'tracemesh.source.service': 'b' });
+    expect(cServer.attributes['tracemesh.upstream.address']).toBe(mode === 'tproxy' ? endpointKey(bClient.attributes['network.peer.address'], RATINGS_PORT) : `127.0.0.1:${RATINGS_PORT}`);
     expect(cServer.attributes['client.address']).toBe(sameFamily(b, bClient.attributes['network.peer.address']));
 
     // web → inventory is opaque TCP: a connection span on each side (their own traces), to c's address on 7070.
@@ -572,10 +606,47 @@ describe.each(MODES)('transparent capture with tracemesh iptables --mode %s', (m
       expect(cTcp.kind).toBe('Server');
       expect(cTcp.attributes).toMatchObject({
         'server.address': seen.remoteAddress,
-        'tracemesh.upstream.address': `127.0.0.1:${INVENTORY_PORT}`,
+        'tracemesh.upstream.address': mode === 'tproxy' ? endpointKey(seen.remoteAddress, INVENTORY_PORT) : `127.0.0.1:${INVENTORY_PORT}`,
         'tracemesh.tcp.bytes_received': `STOCK ${PRODUCT}\n`.length,
         'tracemesh.tcp.bytes_sent': `${PRODUCT} ${stockFor(PRODUCT)}\n`.length,
       });
+    }
+  });
+
+  it(`the app's peer over HTTP/1, gRPC and TCP: ${mode === 'tproxy' ? "the calling pod's address (TPROXY keeps the client's source)" : 'its proxy on 127.0.0.1 (REDIRECT)'}`, async () => {
+    const a = scene.pod('a');
+    const c = scene.pod('c');
+    const requestId = randomUUID();
+    const viaHttp = await curl(scene.network, 'a', `http://c:${PEER_HTTP_PORT}/`, [`x-request-id: ${requestId}`]);
+    expect(viaHttp.status, viaHttp.body).toBe(200);
+    const cServer = await scene.waitForSpan('c', { 'tracemesh.request_id': requestId }, "c's proxy SERVER span of the peer app's HTTP request");
+    expect(cServer.kind).toBe('Server');
+    const upstream = String(cServer.attributes['tracemesh.upstream.address']);
+    if (mode === 'tproxy') {
+      // The app was reached at the captured destination (c's address in the family a's proxy used), from a's address of that family.
+      const captured = addressesOf(c).find((address) => endpointKey(address, PEER_HTTP_PORT) === upstream);
+      expect(captured, `${upstream} is c's address at ${PEER_HTTP_PORT}`).toBeDefined();
+      expect(viaHttp.body).toBe(`http saw ${sameFamily(a, captured)}`);
+      expect(cServer.attributes['client.address']).toBe(sameFamily(a, captured));
+    } else {
+      expect(upstream).toBe(`127.0.0.1:${PEER_HTTP_PORT}`);
+      expect(viaHttp.body).toBe('http saw 127.0.0.1');
+    }
+
+    for (const host of ['c', c.ipv4, c.ipv6]) {
+      const viaGrpc = await grpcWhoAmI(scene.network, 'a', host, PEER_GRPC_PORT);
+      expect(viaGrpc.error, `gRPC to ${host}`).toBe('');
+      if (mode === 'tproxy') {
+        // gRPC is routed by its authority to one of peer-grpc's endpoints (either family), so any address of a's.
+        expect(addressesOf(a), `gRPC to ${host}: ${viaGrpc.reply}`).toContain(viaGrpc.reply.replace(/^grpc saw /, ''));
+      } else {
+        expect(viaGrpc.reply).toBe('grpc saw 127.0.0.1');
+      }
+
+      const viaTcp = await tcp(scene.network, 'a', host, PEER_TCP_PORT);
+      expect(viaTcp.error, `TCP to ${host}`).toBe('');
+      expect(viaTcp.reply).toBe(`tcp saw ${mode === 'tproxy' ? viaTcp.localAddress : '127.0.0.1'}\n`);
+      if (mode === 'tproxy') expect(addressesOf(a)).toContain(viaTcp.localAddress);
     }
   });
 

@@ -29,6 +29,12 @@ describe('tracemesh proxy flags', () => {
     [[...required, '--outbound-policy', 'registry-only'], '--outbound-policy applies to --mode transparent only'],
     [['--service', 'web', '--mode', 'transparent', '--capture', 'nat'], "--capture: 'nat' is not redirect or tproxy"],
     [['--service', 'web', '--mode', 'transparent', '--outbound-policy', 'deny'], "--outbound-policy: 'deny' is not allow-any or registry-only"],
+    [[...required, '--tproxy-mark', '0x539'], '--tproxy-mark applies to --mode transparent --capture tproxy only'],
+    [['--service', 'web', '--mode', 'transparent', '--tproxy-mark', '0x539'], '--tproxy-mark applies to --mode transparent --capture tproxy only'],
+    [['--service', 'web', '--mode', 'transparent', '--capture', 'tproxy', '--tproxy-mark', '0'], "--tproxy-mark: '0' is not a mark (1-0xffffffff)"],
+    [['--service', 'web', '--mode', 'transparent', '--capture', 'tproxy', '--tproxy-mark', '0x100000000'], "--tproxy-mark: '0x100000000' is not a mark (1-0xffffffff)"],
+    [['--service', 'web', '--mode', 'transparent', '--capture', 'tproxy', '--tproxy-mark', 'fwmark'], "--tproxy-mark: 'fwmark' is not a mark (1-0xffffffff)"],
+    [['--service', 'web', '--mode', 'transparent', '--capture', 'tproxy', '--tproxy-mark', '1.5'], "--tproxy-mark: '1.5' is not a mark (1-0xffffffff)"],
     [['--service', 'Web_1', '--app-port', '8080'], "--service: 'Web_1' is not a name"],
     [[...required, '--namespace', 'a.b'], "--namespace: 'a.b' is not a name"],
     [['--service', 'web', '--app-port', '0'], "--app-port: '0' is not a port the app can listen on"],
@@ -77,6 +83,25 @@ describe('tracemesh proxy flags', () => {
     const dump = (await (await fetch(`http://127.0.0.1:${ready}/config_dump`)).json()) as Record<string, unknown>;
     expect(dump).toMatchObject({ mode: 'transparent', inboundCapture: 'redirect', outboundPolicy: 'registry-only', stateDir });
     expect(statSync(stateDir).isDirectory()).toBe(true);
+    stop('SIGTERM');
+    expect(await running).toBe(0);
+  });
+
+  it('--capture tproxy --tproxy-mark: the mark in the ready line and /config_dump (unprivileged: the EPERM of IP_TRANSPARENT, named)', async () => {
+    const captured = captureIo();
+    let stop: (signal: string) => void = () => {};
+    const io = { ...captured.io, stopSignal: new Promise<string>((resolve) => (stop = resolve)) };
+    const argv = ['proxy', '--service', 'web', '--mode', 'transparent', '--capture', 'tproxy', '--tproxy-mark', '1536', '--state-dir', path.join(dir, 'state', 'tproxy')];
+    const running = runCli(commands, [...argv, '--collector', 'none', '--host', '127.0.0.1', '--inbound-port', '0', '--outbound-port', '0', '--admin-port', '0'], io);
+    if (process.getuid?.() !== 0) {
+      expect(await running).toBe(1);
+      expect(captured.stderr()).toContain('Operation not permitted (EPERM)');
+      return;
+    }
+    const ready = await pollUntil(() => captured.stdout().match(/admin :(\d+)/)?.[1], 'the ready line', () => captured.stderr());
+    expect(captured.stdout()).toContain("from the client's address (tproxy, mark 0x600)");
+    const dump = (await (await fetch(`http://127.0.0.1:${ready}/config_dump`)).json()) as Record<string, unknown>;
+    expect(dump).toMatchObject({ mode: 'transparent', inboundCapture: 'tproxy', tproxyMark: '0x600' });
     stop('SIGTERM');
     expect(await running).toBe(0);
   });

@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, type ProxyLimits } from '../../../proxy/limits.js';
 import { OUTBOUND_POLICIES } from '../../../proxy/capture/original-destinations.js';
+import { CAPTURE_DEFAULTS, formatMark } from '../../../proxy/capture/iptables-rules.js';
 import type { CaptureMode } from '../../../proxy/proxy.js';
 import { defaultStateDir } from '../../../proxy/state-dir.js';
 import { loadMeshConfigInWorker } from '../../config/load-in-worker.js';
@@ -82,6 +83,20 @@ function advertiseFlag(args: ParsedArgs): { address: string; port: number } | un
   return { address: match[1] as string, port };
 }
 
+/**
+ * `--tproxy-mark`: the SO_MARK of the inbound side's connections from client addresses under
+ * TPROXY. It must be the mark `tracemesh iptables --tproxy-mark` installed the rules with (they
+ * exempt it from capture and route the app's replies back by it), so it is read the same way:
+ * decimal or 0x hex, 1 to 0xffffffff.
+ */
+function tproxyMarkFlag(args: ParsedArgs): number {
+  const text = stringFlag(args, 'tproxy-mark');
+  if (text === undefined) return CAPTURE_DEFAULTS.tproxyMark;
+  const value = /^\d{1,10}$/.test(text) ? Number(text) : /^0x[0-9a-f]{1,8}$/i.test(text) ? parseInt(text, 16) : NaN;
+  if (!(value >= 1 && value <= 0xffff_ffff)) throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--tproxy-mark: '${text}' is not a mark (1-0xffffffff)`);
+  return value;
+}
+
 function spanSinkFlag(args: ParsedArgs): 'otel' | 'lean' {
   const text = stringFlag(args, 'span-exporter') ?? 'lean';
   if (text !== 'otel' && text !== 'lean') throw new TracemeshError('TM_ERR_CLI_BAD_VALUE', `--span-exporter: '${text}' is not otel or lean`);
@@ -131,7 +146,7 @@ export const proxyCommand: Command = {
   usage:
     'tracemesh proxy --service NAME --app-port PORT [--namespace default] [--version v1] [--mode explicit|transparent] ' +
     '[--inbound-port 15006] [--outbound-port 15001] [--admin-port 15000] [--collector HOST:4317|none] [--config FILE] ' +
-    '[--capture redirect|tproxy] [--outbound-policy allow-any|registry-only] [--state-dir DIR]',
+    '[--capture redirect|tproxy] [--tproxy-mark 0x539] [--outbound-policy allow-any|registry-only] [--state-dir DIR]',
   flags: {
     service: { type: 'string', valueName: 'NAME', description: 'the workload\'s service name (required)' },
     namespace: { type: 'string', valueName: 'NAME', description: 'the workload\'s namespace', default: 'default' },
@@ -146,6 +161,11 @@ export const proxyCommand: Command = {
       type: 'string',
       valueName: 'KIND',
       description: 'transparent: how inbound traffic is captured, as `tracemesh iptables --mode` set it: redirect (default) or tproxy (needs CAP_NET_ADMIN)',
+    },
+    'tproxy-mark': {
+      type: 'string',
+      valueName: 'MARK',
+      description: `--capture tproxy: SO_MARK of the connections to the app made from the client's address; must equal \`tracemesh iptables --tproxy-mark\` (default ${formatMark(CAPTURE_DEFAULTS.tproxyMark)})`,
     },
     'outbound-policy': {
       type: 'string',
@@ -191,6 +211,10 @@ export const proxyCommand: Command = {
         if (stringFlag(args, flag) !== undefined) throw new TracemeshError('TM_ERR_CLI_USAGE', `--${flag} applies to --mode transparent only`);
       }
     }
+    const tproxyMark = tproxyMarkFlag(args);
+    if (stringFlag(args, 'tproxy-mark') !== undefined && inboundCapture !== 'tproxy') {
+      throw new TracemeshError('TM_ERR_CLI_USAGE', '--tproxy-mark applies to --mode transparent --capture tproxy only');
+    }
     const configPaths = (args.values['config'] as string[] | undefined) ?? [];
     // Parsed in a worker thread that is then thrown away: the YAML parser and schema library
     // would otherwise stay resident in every sidecar (RSS is a goal).
@@ -202,6 +226,7 @@ export const proxyCommand: Command = {
       appPort,
       mode,
       inboundCapture,
+      tproxyMark,
       outboundPolicy,
       host: stringFlag(args, 'host'),
       stateDir: stringFlag(args, 'state-dir') ?? defaultStateDir(service, namespace),
@@ -226,7 +251,12 @@ export const proxyCommand: Command = {
       throw err;
     }
     const o = proxy.options;
-    const inboundTo = mode === 'explicit' ? `app 127.0.0.1:${appPort}` : `app 127.0.0.1 on each captured port (${inboundCapture})`;
+    const inboundTo =
+      mode === 'explicit'
+        ? `app 127.0.0.1:${appPort}`
+        : inboundCapture === 'tproxy'
+          ? `app at each captured destination, from the client's address (tproxy, mark ${formatMark(tproxyMark)})`
+          : `app 127.0.0.1 on each captured port (${inboundCapture})`;
     const outboundAs = mode === 'explicit' ? `127.0.0.1:${proxy.outboundPort} (explicit)` : `:${proxy.outboundPort} (transparent, ${outboundPolicy})`;
     io.stdout.write(
       `tracemesh proxy ready: ${o.identity.service}.${o.identity.namespace} (${o.identity.version}), ` +
@@ -235,6 +265,6 @@ export const proxyCommand: Command = {
     );
     const signal = await io.stopSignal;
     io.stderr.write(`${new Date().toISOString()} proxy: ${signal}: draining and stopping\n`);
-    await proxy.stop(); void stopWithin; return 0;
+    return stopWithin(proxy, STOP_DEADLINE_MS, io.stderr);
   },
 };
