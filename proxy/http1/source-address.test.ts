@@ -126,3 +126,31 @@ describe('upstream connections from the client address', () => {
     pool.discard(ready[0] as UpstreamConnection);
   });
 });
+
+describe('a connector that refuses its arguments', () => {
+  it('turns the throw into a connect failure: 503 with flag UF, and the proxy keeps serving', async () => {
+    const app = await peerEcho();
+    const refusing: UpstreamConnector = {
+      keepsClientAddress: true,
+      sourceKey: (_target, client) => (client === undefined ? '' : plainAddress(client)),
+      connect() {
+        throw new Error('cannot bind a transparent socket to that address');
+      },
+    };
+    const proxy = await startProxy(cleanup, { direction: inboundDirection(app.port), connector: refusing });
+    const answer = await new Promise<{ status: number; flags: string; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/', headers: { host: 'app' }, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('latin1');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, flags: String(res.headers['x-tracemesh-response-flags']), body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer.status).toBe(503);
+    expect(answer.flags).toBe('UF');
+    expect(answer.body).toContain('cannot bind a transparent socket');
+    expect(app.connections()).toBe(0);
+  });
+});

@@ -21,7 +21,7 @@
  * connector whose sourceKey is '' (explicit, REDIRECT) pools by endpoint
  * alone, as without one.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, Socket, type OnReadOpts } from 'node:net';
 import { TracemeshError } from '../../src/lib/errors.js';
 import type { UpstreamConnector } from '../capture/transparent-connect.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
@@ -177,12 +177,7 @@ export class UpstreamConnection {
     this.idleLimitMs = idleLimitMs;
     // One closure per connection (onread calls its buffer source with no receiver); reads themselves allocate nothing.
     const onread = { buffer: (): Buffer => this.readBuffer, callback: onRead as (bytes: number, buf: Uint8Array) => boolean };
-    const connector = pool.connector;
-    const socket = (
-      connector === undefined
-        ? connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread })
-        : connector.connect({ host: endpoint.address, port: endpoint.port }, group.source === '' ? undefined : group.source, { allowHalfOpen: true, noDelay: true, onread })
-    ) as PooledSocket;
+    const socket = openSocket(pool.connector, endpoint, group.source, onread) as PooledSocket;
     socket[CONN] = this;
     socket.on('connect', onConnect);
     socket.on('end', onEnd);
@@ -210,6 +205,24 @@ export class UpstreamConnection {
    */
   lendReadBuffer(): void {
     this.readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  }
+}
+
+/**
+ * The connection's socket. A connector may refuse arguments it cannot use by
+ * throwing (a transparent socket from an address it cannot bind): that becomes
+ * a socket failing on the next tick, so the request sees a connect failure
+ * (UF) through the same events as a refused connect, never an exception.
+ */
+function openSocket(connector: UpstreamConnector | undefined, endpoint: ClusterEndpoint, source: string, onread: OnReadOpts): Socket {
+  const options = { allowHalfOpen: true, noDelay: true, onread };
+  if (connector === undefined) return connect({ host: endpoint.address, port: endpoint.port, ...options });
+  try {
+    return connector.connect({ host: endpoint.address, port: endpoint.port }, source === '' ? undefined : source, options);
+  } catch (err) {
+    const failed = new Socket();
+    process.nextTick(() => failed.destroy(err instanceof Error ? err : new Error(String(err))));
+    return failed;
   }
 }
 
