@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findExecutable } from '../proxy/tools.js';
-import { etcdAvailable, startBenchEtcd, type BenchEtcd } from './etcd.js';
+import { etcdAvailable, startBenchEtcd, type EtcdServer } from './etcd.js';
 import type { ChildMessage, ParentMessage } from './messages.js';
 import { renderReport, type Machine, type RunResult } from './report.js';
 import { SimulatedProxyWorkers } from './sim-workers.js';
@@ -171,7 +171,7 @@ class Round {
   }
 }
 
-async function runOne(store: StoreKind, count: number, options: Options, taskset: string | undefined, etcd: BenchEtcd | undefined, log: (line: string) => void): Promise<RunResult> {
+async function runOne(store: StoreKind, count: number, options: Options, taskset: string | undefined, etcd: EtcdServer | undefined, log: (line: string) => void): Promise<RunResult> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'tracemesh-bench-cp-'));
   const storeArgs = store === 'directory' ? ['dir', path.join(scratch, 'config')] : ['etcd', etcd!.url, `/bench-${process.pid}-${count}/config/`];
   const cp = await ControlPlaneProcess.start(storeArgs, taskset, options.cpuProf);
@@ -232,7 +232,7 @@ async function main(): Promise<void> {
   if (options.cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   const results: RunResult[] = [];
-  let etcd: BenchEtcd | undefined;
+  let etcd: EtcdServer | undefined;
   const cleanup = (): void => void etcd?.stop();
   process.once('SIGINT', () => {
     cleanup();

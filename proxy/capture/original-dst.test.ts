@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isTracemeshError, type TracemeshError } from '../../src/lib/errors.js';
+import { thrownTracemeshError as thrown } from '../../test/support/thrown.js';
 import { inspectCaptureAddon, isTransparent, loadCaptureAddon, originalDestination, setTransparent } from './original-dst.js';
 
 const closers: Array<() => Promise<void> | void> = [];
@@ -33,17 +33,6 @@ async function connectPair(server: net.Server, to: string): Promise<{ accepted: 
     socket.destroy();
   });
   return { accepted: socket, client };
-}
-
-/** The TracemeshError `fn` throws (the test fails if it throws nothing or something else). */
-function thrown(fn: () => unknown): TracemeshError {
-  try {
-    fn();
-  } catch (err) {
-    if (isTracemeshError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a TracemeshError, nothing was thrown');
 }
 
 /** A stand-in for a Node socket whose handle holds `fd`: the only way to hand the addon a bad descriptor. */

@@ -6,7 +6,8 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isTracemeshError, type TracemeshError } from '../../src/lib/errors.js';
+import { isTracemeshError } from '../../src/lib/errors.js';
+import { thrownTracemeshError as thrown } from '../../test/support/thrown.js';
 import { connectFrom, plainAddress, upstreamConnector } from './transparent-connect.js';
 
 const root = process.getuid?.() === 0;
@@ -27,16 +28,6 @@ async function whoAmIServer(): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   closers.push(() => server.close());
   return (server.address() as net.AddressInfo).port;
-}
-
-function thrown(fn: () => unknown): TracemeshError {
-  try {
-    fn();
-  } catch (err) {
-    if (isTracemeshError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a TracemeshError, nothing was thrown');
 }
 
 function outcome(socket: net.Socket): Promise<{ connected: boolean; error?: Error }> {

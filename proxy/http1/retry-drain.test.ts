@@ -8,12 +8,12 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RESPONSE_FLAGS_HEADER } from '../errors-to-wire.js';
-import type { HttpDirection } from '../http-direction.js';
 import { RateLimitBuckets } from '../pipeline/rate-limit.js';
 import { createTrafficConfig } from '../pipeline/traffic-config.js';
 import { TrafficState } from '../pipeline/traffic-state.js';
 import type { TrafficConfig } from '../pipeline/types.js';
-import { validateMeshConfigText } from '../../src/config/load.js';
+import { routeYaml, serviceYaml, validMeshConfig } from '../../test/support/mesh-yaml.js';
+import { outboundDirection } from '../../test/support/outbound-direction.js';
 import { httpStatusOfGrpc } from './grpc-http-status.js';
 import { Cleanup, startProxy, startUpstream, type TestProxy } from './proxy-harness.test-helper.js';
 import { MAX_DRAINED_BODY_BYTES } from './response-drain.js';
@@ -21,49 +21,26 @@ import { MAX_DRAINED_BODY_BYTES } from './response-drain.js';
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
+/** reviews (port 9080) on the backend at `port`, all of it routed by rule `api`: `rule` adds lines to that rule. */
 function config(port: number, rule: string): string {
-  return `apiVersion: tracemesh.dev/v1
-kind: Service
-metadata: { name: reviews, namespace: default }
-spec:
-  ports: [{ name: http, port: 9080, protocol: http }]
-  endpoints:
-    - { address: 127.0.0.1, port: ${port} }
+  return `${serviceYaml('reviews', { name: 'http', port: 9080, protocol: 'http' }, [port], false)}
 ---
-apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-    - name: api
+${routeYaml(
+  'reviews',
+  `    - name: api
       destinations: [{ service: reviews }]
-${rule}`;
+${rule}`,
+)}`;
 }
 
 function traffic(yaml: string): TrafficConfig {
-  const result = validateMeshConfigText(yaml, 'retry-drain.yaml');
-  if (!result.ok) throw new Error(result.errors.map((e) => JSON.stringify(e)).join('\n'));
-  const built = createTrafficConfig(result.config, 'test', new TrafficState(new RateLimitBuckets()), { random: () => 0.5, now: Date.now, healthChecks: false });
+  const built = createTrafficConfig(validMeshConfig(yaml, 'retry-drain.yaml'), 'test', new TrafficState(new RateLimitBuckets()), { random: () => 0.5, now: Date.now, healthChecks: false });
   cleanup.add(() => built.close());
   return built;
 }
 
-function outbound(config: TrafficConfig): HttpDirection {
-  return {
-    direction: 'outbound',
-    spanKind: 'client',
-    route(host, port) {
-      const cluster = config.registry.resolve(host, port);
-      return cluster === undefined ? undefined : { cluster, routeName: '' };
-    },
-    traffic: () => config,
-    rateLimits: undefined,
-  };
-}
-
 async function proxyFor(port: number, rule: string, random?: () => number): Promise<TestProxy> {
-  return startProxy(cleanup, { direction: outbound(traffic(config(port, rule))), ...(random === undefined ? {} : { random }) });
+  return startProxy(cleanup, { direction: outboundDirection(traffic(config(port, rule))), ...(random === undefined ? {} : { random }) });
 }
 
 function send(agent: http.Agent, port: number): Promise<{ status: number; flags: string | undefined; body: string }> {

@@ -16,7 +16,7 @@ import { flagRefusedRetry, outcomeOfStatus, retry } from './exchange-attempts.js
 import { clearDeadline, clearTryTimer, Deadline } from './exchange-deadlines.js';
 import { exchangeOf } from './exchange-tag.js';
 import type { Exchange } from './exchange.js';
-import { parseGrpcStatus } from './grpc.js';
+import { observeGrpcStatus, parseGrpcStatus } from './grpc.js';
 import { relayedHeaders } from './request-headers.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = constants;
@@ -119,8 +119,7 @@ function onUpstreamTrailers(this: ClientHttp2Stream, trailers: IncomingHttpHeade
   const ex = exchangeOf(this);
   if (ex === undefined) return;
   ex.responseTrailers = relayedHeaders(trailers);
-  const grpcStatus = parseGrpcStatus(trailers['grpc-status']);
-  if (grpcStatus >= 0) ex.obs.grpcStatus = grpcStatus;
+  observeGrpcStatus(ex.obs, trailers);
 }
 
 function onUpstreamEnd(this: ClientHttp2Stream): void {

@@ -4,6 +4,7 @@
  * `grpc-timeout` deadline, and the percent-encoding of `grpc-message`.
  * Pure functions, no I/O.
  */
+import type { IncomingHttpHeaders } from 'node:http2';
 
 /** `application/grpc`, `application/grpc+proto`, `application/grpc+json`, `application/grpc-web`… */
 export function isGrpcContentType(contentType: string | undefined): boolean {
@@ -74,6 +75,12 @@ export function parseGrpcStatus(value: string | string[] | undefined): number {
   if (typeof value !== 'string' || value === '') return -1;
   const n = Number(value);
   return Number.isInteger(n) && n >= 0 ? n : -1;
+}
+
+/** Records the grpc-status of response headers (trailers-only) or trailers, when there is one, on what observes the call. */
+export function observeGrpcStatus(obs: { grpcStatus: number }, fields: IncomingHttpHeaders): void {
+  const grpcStatus = parseGrpcStatus(fields['grpc-status']);
+  if (grpcStatus >= 0) obs.grpcStatus = grpcStatus;
 }
 
 // Envoy's Grpc::Utility::grpcToHttpStatus, indexed by gRPC status.

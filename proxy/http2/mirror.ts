@@ -20,7 +20,7 @@ import { finishHttpObservation, type HttpObservation } from '../telemetry/http-o
 import type { TraceContext } from '../telemetry/trace-context.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { siblingObservation } from './attempt-observation.js';
-import { parseGrpcStatus } from './grpc.js';
+import { observeGrpcStatus } from './grpc.js';
 import { planRequestHeaders, shadowAuthority } from './plan-headers.js';
 import type { ReplayableBody } from './request-body.js';
 import { headerValue, upstreamRequestHeaders, type UpstreamRequestOptions } from './request-headers.js';
@@ -98,8 +98,7 @@ function onMirrorResponse(this: ClientHttp2Stream, headers: IncomingHttpHeaders)
   const call = callOf(this);
   if (call === undefined) return;
   call.obs.statusCode = Number(headers[':status']);
-  const grpcStatus = parseGrpcStatus(headers['grpc-status']);
-  if (grpcStatus >= 0) call.obs.grpcStatus = grpcStatus;
+  observeGrpcStatus(call.obs, headers);
 }
 
 function onMirrorData(this: ClientHttp2Stream, chunk: Buffer): void {
@@ -109,9 +108,7 @@ function onMirrorData(this: ClientHttp2Stream, chunk: Buffer): void {
 
 function onMirrorTrailers(this: ClientHttp2Stream, trailers: IncomingHttpHeaders): void {
   const call = callOf(this);
-  if (call === undefined) return;
-  const grpcStatus = parseGrpcStatus(trailers['grpc-status']);
-  if (grpcStatus >= 0) call.obs.grpcStatus = grpcStatus;
+  if (call !== undefined) observeGrpcStatus(call.obs, trailers);
 }
 
 function onMirrorWantTrailers(this: ClientHttp2Stream): void {

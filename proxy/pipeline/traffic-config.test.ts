@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { validateMeshConfigText } from '../../src/config/load.js';
 import type { MeshConfig } from '../../src/config/types.js';
 import { singleEndpointCluster } from '../clusters/static-registry.js';
 import type { OutlierEvent } from './outlier-detection.js';
 import { createTrafficConfig } from './traffic-config.js';
 import { TrafficState } from './traffic-state.js';
 import type { RequestFacts, TrafficConfig } from './types.js';
+import { validMeshConfig } from '../../test/support/mesh-yaml.js';
 
 const YAML = `
 apiVersion: tracemesh.dev/v1
@@ -50,9 +50,7 @@ spec:
 `;
 
 function meshConfig(text = YAML): MeshConfig {
-  const result = validateMeshConfigText(text, 'traffic.yaml');
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.config;
+  return validMeshConfig(text, 'traffic.yaml');
 }
 
 const built: TrafficConfig[] = [];

@@ -17,6 +17,7 @@
  */
 import * as http2 from 'node:http2';
 import { TracemeshError, errorMessage } from '../../src/lib/errors.js';
+import { grpcStatusOfHttp } from '../http2/grpc.js';
 
 /** gRPC status codes the client produces itself (others come from the server). */
 export const GRPC_OK = 0;
@@ -60,27 +61,6 @@ const {
   HTTP2_HEADER_USER_AGENT,
   NGHTTP2_CANCEL,
 } = http2.constants;
-
-/** gRPC's mapping of an HTTP status without grpc-status to a gRPC code (doc/http-grpc-status-mapping.md). */
-function statusOfHttp(httpStatus: number): number {
-  switch (httpStatus) {
-    case 400:
-      return GRPC_INTERNAL;
-    case 401:
-      return 16; // UNAUTHENTICATED
-    case 403:
-      return 7; // PERMISSION_DENIED
-    case 404:
-      return 12; // UNIMPLEMENTED
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return GRPC_UNAVAILABLE;
-    default:
-      return GRPC_UNKNOWN;
-  }
-}
 
 function headerText(value: string | string[] | number | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -164,7 +144,7 @@ class UnaryCall {
         const why = this.client.lastError === undefined ? 'connection closed' : errorMessage(this.client.lastError);
         this.fail(new GrpcCallError(GRPC_UNAVAILABLE, `no answer: ${why}`, { cause: this.client.lastError }));
       } else if (this.httpStatus !== 200) {
-        this.fail(new GrpcCallError(statusOfHttp(this.httpStatus), `HTTP status ${this.httpStatus} without grpc-status`));
+        this.fail(new GrpcCallError(grpcStatusOfHttp(this.httpStatus), `HTTP status ${this.httpStatus} without grpc-status`));
       } else {
         this.fail(new GrpcCallError(GRPC_INTERNAL, 'the answer ended without grpc-status'));
       }

@@ -18,16 +18,10 @@ import { notReady } from './errors.js';
 import type { DemoPaths, DemoPrograms } from './paths.js';
 import { freePort, preferredOrAny } from './ports.js';
 import type { Workload } from './topology.js';
+import { APP_EXPORT_DELAY_MS, COLLECTOR_READY_MS, CONTROL_PLANE_PORT, CONTROL_PLANE_READY_MS, PROXY_METRICS_INTERVAL, QUERY_API_PORT } from './stack-settings.js';
 
-const COLLECTOR_READY_MS = 120_000;
-const CONTROL_PLANE_READY_MS = 30_000;
 const PROXY_READY_MS = 30_000;
 const APP_READY_MS = 30_000;
-const QUERY_API_PORT = 16686;
-const CONTROL_PLANE_PORT = 15010;
-/** Spans leave the apps this often: short, so the live view keeps up. */
-const APP_EXPORT_DELAY_MS = '250';
-const PROXY_METRICS_INTERVAL = '5s';
 
 export interface RunningWorkload {
   readonly workload: Workload;

@@ -34,6 +34,7 @@ import type { DemoStack, ReadyWorkload, StackContext, StartedStack, TrackedProce
 import { ENTRY_WORKLOAD, WORKLOADS } from './topology.js';
 import type { Workload } from './topology.js';
 import { TRANSPARENT_NEEDS_ROOT, checkTransparentDemo } from './transparent.js';
+import { APP_EXPORT_DELAY_MS, COLLECTOR_READY_MS, CONTROL_PLANE_PORT, CONTROL_PLANE_READY_MS, PROXY_METRICS_INTERVAL, QUERY_API_PORT } from './stack-settings.js';
 
 /** Starts every name this demo puts in a global place: `tmdemo<pid>-web`. */
 export const TRANSPARENT_BASE = 'tmdemo';
@@ -42,15 +43,9 @@ export const LOAD_POD = 'load';
 
 const OTLP_GRPC_PORT = 4317;
 const OTLP_HTTP_PORT = 4318;
-const QUERY_API_PORT = 16686;
-const CONTROL_PLANE_PORT = 15010;
 const ADMIN_PORT = 15000;
-const COLLECTOR_READY_MS = 120_000;
-const CONTROL_PLANE_READY_MS = 30_000;
 const READY_MS = 30_000;
 const IPTABLES_MS = 30_000;
-const APP_EXPORT_DELAY_MS = '250';
-const PROXY_METRICS_INTERVAL = '5s';
 const APP_STOP_GRACE_MS = 12_000;
 const SERVER_STOP_GRACE_MS = 20_000;
 const TAIL_CHARS = 4_000;

@@ -8,13 +8,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { validateMeshConfigText } from '../../src/config/load.js';
 import type { ClusterEndpoint } from '../../proxy/clusters/types.js';
 import type { OutlierEvent } from '../../proxy/pipeline/outlier-detection.js';
 import { createTrafficConfig } from '../../proxy/pipeline/traffic-config.js';
 import { TrafficState } from '../../proxy/pipeline/traffic-state.js';
 import type { AttemptOutcome, Destination, TrafficConfig } from '../../proxy/pipeline/types.js';
 import { Random } from '../support/fuzz/random.js';
+import { validMeshConfig } from '../support/mesh-yaml.js';
+import { waitUntil } from '../support/wait-until.js';
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -128,13 +129,11 @@ interface Built {
 }
 
 function build(text: string, options: { healthChecks?: boolean; seed?: number; state?: TrafficState; version?: string } = {}): Built {
-  const result = validateMeshConfigText(text, 'destinations.yaml');
-  if (!result.ok) throw new Error(result.errors.map((e) => JSON.stringify(e)).join('\n'));
   const clock = { now: 1_000_000 };
   const events: OutlierEvent[] = [];
   const rng = new Random(options.seed ?? 11);
   const state = options.state ?? new TrafficState();
-  const traffic = createTrafficConfig(result.config, options.version ?? 'v1', state, {
+  const traffic = createTrafficConfig(validMeshConfig(text, 'destinations.yaml'), options.version ?? 'v1', state, {
     now: () => clock.now,
     random: () => rng.float(),
     onEjection: (e) => events.push(e),
@@ -147,14 +146,6 @@ function build(text: string, options: { healthChecks?: boolean; seed?: number; s
 
 function picks(destination: Destination, n: number): Set<number> {
   return new Set(Array.from({ length: n }, () => destination.pick(undefined, undefined)?.port ?? 0));
-}
-
-async function waitFor(predicate: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('outlier detection over real backends', () => {
@@ -208,10 +199,10 @@ describe('active health checks over real backends', () => {
     const { destination } = build(yaml([a.port, b.port], '  healthCheck: { path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 2, unhealthyThreshold: 3 }'), { healthChecks: true });
     // New endpoints start healthy: traffic flows before the first check.
     expect(picks(destination, 10)).toEqual(new Set([a.port, b.port]));
-    await waitFor(() => b.healthChecks >= 2, 'checks to run');
+    await waitUntil('checks to run', () => b.healthChecks >= 2);
     b.status = 500;
     const checksAtSwitch = b.healthChecks;
-    await waitFor(() => !picks(destination, 10).has(b.port), 'b to be taken out');
+    await waitUntil('b to be taken out', () => !picks(destination, 10).has(b.port));
     expect(b.healthChecks - checksAtSwitch).toBeGreaterThanOrEqual(3);
     expect(destination.status?.().endpoints[1]).toMatchObject({ healthy: false, lastCheckFailure: 'answered 500' });
     // Requests keep working on the healthy one.
@@ -219,7 +210,7 @@ describe('active health checks over real backends', () => {
 
     b.status = 200;
     const checksAtFix = b.healthChecks;
-    await waitFor(() => picks(destination, 10).has(b.port), 'b to come back');
+    await waitUntil('b to come back', () => picks(destination, 10).has(b.port));
     expect(b.healthChecks - checksAtFix).toBeGreaterThanOrEqual(2);
   });
 });
@@ -252,7 +243,7 @@ describe('one active health check per endpoint', () => {
     // Each endpoint is in two destinations (the whole service and its subset).
     expect(traffic.destinations.map((d) => `${d.name} ${d.endpoints.length}`)).toEqual(['reviews.default:9080 3', 'reviews.default:9080|v1 1', 'reviews.default:9080|v2 2']);
     expect(state.healthChecks.runningCount).toBe(3);
-    await waitFor(() => backends.every((b) => b.healthChecks >= 6), 'six checks on every endpoint');
+    await waitUntil('six checks on every endpoint', () => backends.every((b) => b.healthChecks >= 6));
     for (const b of backends) {
       const times = b.checkTimes.slice(0, 6);
       // Requests per interval at the server: six checks spread over at least five intervals.
@@ -269,8 +260,8 @@ describe('one active health check per endpoint', () => {
     const { traffic, state, destination: whole } = build(subsetsYaml(backends.map((b) => b.port), CHECK, ready), { healthChecks: true });
     expect(state.healthChecks.runningCount).toBe(5); // /healthz on all three, /ready on the two v2 endpoints
     const v2 = traffic.destination(whole.cluster, 'v2')!;
-    await waitFor(() => v2.status?.().endpoints[1]?.healthy === false, 'b3 out of v2');
-    await waitFor(() => backends.every((b) => b.checkPaths.filter((p) => p === '/healthz').length >= 4), 'four /healthz checks everywhere');
+    await waitUntil('b3 out of v2', () => v2.status?.().endpoints[1]?.healthy === false);
+    await waitUntil('four /healthz checks everywhere', () => backends.every((b) => b.checkPaths.filter((p) => p === '/healthz').length >= 4));
     expect(picks(v2, 20)).toEqual(new Set([b2.port]));
     expect(picks(whole, 30)).toEqual(new Set(backends.map((b) => b.port)));
     expect(whole.status?.().endpoints.every((e) => e.healthy)).toBe(true);
@@ -292,7 +283,7 @@ describe('one active health check per endpoint', () => {
     const text = subsetsYaml(backends.map((b) => b.port), CHECK);
     const state = new TrafficState();
     const first = build(text, { healthChecks: true, state });
-    await waitFor(() => first.destination.status?.().endpoints[1]?.healthy === false && backends.every((b) => b.healthChecks >= 2), 'b2 unhealthy');
+    await waitUntil('b2 unhealthy', () => first.destination.status?.().endpoints[1]?.healthy === false && backends.every((b) => b.healthChecks >= 2));
     const before = backends.map((b) => b.healthChecks);
     const second = build(text, { healthChecks: true, state, version: 'v2' });
     first.traffic.close();
@@ -300,7 +291,7 @@ describe('one active health check per endpoint', () => {
     expect(second.destination.status?.().endpoints[1]?.healthy).toBe(false);
     expect(picks(second.destination, 30)).toEqual(new Set([backends[0]!.port, backends[2]!.port]));
     expect(state.healthChecks.runningCount).toBe(3);
-    await waitFor(() => backends.every((b, i) => b.healthChecks >= before[i]! + 4), 'four more checks everywhere');
+    await waitUntil('four more checks everywhere', () => backends.every((b, i) => b.healthChecks >= before[i]! + 4));
     for (const b of backends) expect(Math.min(...gapsOf(b.checkTimes))).toBeGreaterThanOrEqual(CHECK_INTERVAL_MS - GAP_SLACK_MS);
     second.traffic.close();
     expect(state.healthChecks.runningCount).toBe(0);
@@ -312,7 +303,7 @@ describe('panic threshold over real backends', () => {
     const backends = await Promise.all([backend(), backend(), backend(), backend()]);
     for (const b of backends.slice(1)) b.checkStatus.set('/healthz', 500); // the apps answer; only their checks fail
     const { destination } = build(yaml(backends.map((b) => b.port), `  healthCheck: ${CHECK}`), { healthChecks: true });
-    await waitFor(() => destination.status?.().panic === true, 'panic');
+    await waitUntil('panic', () => destination.status?.().panic === true);
     expect(destination.status?.().endpoints.map((e) => e.healthy)).toEqual([true, false, false, false]);
     const answers: number[] = [];
     let panicked = 0;
@@ -326,7 +317,7 @@ describe('panic threshold over real backends', () => {
 
     // One more passes its checks: 2 of 4 healthy is 50 %, not below it.
     backends[1]!.checkStatus.delete('/healthz');
-    await waitFor(() => destination.status?.().panic === false, 'the end of panic');
+    await waitUntil('the end of panic', () => destination.status?.().panic === false);
     for (let i = 0; i < 100; i++) await send(destination);
     expect(destination.lastPickPanicked).toBe(false);
     expect(backends.map((b) => b.requests)).toEqual([75, 75, 25, 25]);
@@ -343,7 +334,7 @@ describe('balancing', () => {
     // Send to `busy` until it holds 5 real requests open.
     const busyEndpoint = destination.endpoints.find((e) => e.port === busy.port)!;
     for (let i = 0; i < 5; i++) inFlight.push(sendTo(destination, busyEndpoint));
-    await waitFor(() => busy.requests === 5 && busyEndpoint.activeRequests === 5, 'five requests held');
+    await waitUntil('five requests held', () => busy.requests === 5 && busyEndpoint.activeRequests === 5);
     const counts = new Map<number, number>();
     for (let i = 0; i < 1_000; i++) {
       const port = destination.pick(undefined, undefined)!.port;

@@ -20,9 +20,11 @@ import { createTrafficConfig } from '../../proxy/pipeline/traffic-config.js';
 import { TrafficState } from '../../proxy/pipeline/traffic-state.js';
 import type { TrafficConfig } from '../../proxy/pipeline/types.js';
 import type { ProxySpanRecord } from '../../proxy/telemetry/span-record.js';
-import { validateMeshConfigText } from '../../src/config/load.js';
 import { Random } from '../support/fuzz/random.js';
+import { destinationPolicyYaml, routeYaml, serviceYaml, validMeshConfig, versionSubsetsYaml } from '../support/mesh-yaml.js';
+import { outboundDirection } from '../support/outbound-direction.js';
 import { testSidecar } from '../support/sidecar.js';
+import { waitUntil } from '../support/wait-until.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -72,41 +74,20 @@ function answer(status: number): Handler {
   };
 }
 
+const REVIEWS_PORT = { name: 'http', port: 9080, protocol: 'http' };
+
 /** The reviews service (port 9080) with one endpoint per backend, labelled version v1, v2, …. */
 function reviews(backends: readonly Backend[]): string {
-  const endpoints = backends.map((b, i) => `    - { address: 127.0.0.1, port: ${b.port}, labels: { version: v${i + 1} } }`).join('\n');
-  return `apiVersion: tracemesh.dev/v1
-kind: Service
-metadata: { name: reviews, namespace: default }
-spec:
-  ports: [{ name: http, port: 9080, protocol: http }]
-  endpoints:
-${endpoints}
-`;
+  return `${serviceYaml('reviews', REVIEWS_PORT, backends.map((b) => b.port))}\n`;
 }
 
+/** reviews' DestinationPolicy: `extra` spec lines, then subsets v1 … v`count` (`subsets: []` for 0). */
 function subsets(count: number, extra = ''): string {
-  const list = Array.from({ length: count }, (_, i) => `    - { name: v${i + 1}, labels: { version: v${i + 1} } }`).join('\n');
-  return `---
-apiVersion: tracemesh.dev/v1
-kind: DestinationPolicy
-metadata: { name: reviews }
-spec:
-  host: reviews
-${extra}  subsets:
-${list}
-`;
+  return `---\n${destinationPolicyYaml('reviews', `${extra}${versionSubsetsYaml(count)}`)}\n`;
 }
 
 function route(rules: string): string {
-  return `---
-apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-${rules}`;
+  return `---\n${routeYaml('reviews', rules)}`;
 }
 
 interface Built {
@@ -115,11 +96,9 @@ interface Built {
 }
 
 function build(yaml: string, seed = 7): Built {
-  const result = validateMeshConfigText(yaml, 'traffic-http1.yaml');
-  if (!result.ok) throw new Error(result.errors.map((e) => JSON.stringify(e)).join('\n'));
   const rng = new Random(seed);
   const clock = { now: 1_000_000 };
-  const traffic = createTrafficConfig(result.config, 'test', new TrafficState(new RateLimitBuckets()), {
+  const traffic = createTrafficConfig(validMeshConfig(yaml, 'traffic-http1.yaml'), 'test', new TrafficState(new RateLimitBuckets()), {
     random: () => rng.float(),
     now: () => clock.now,
     healthChecks: false,
@@ -128,22 +107,9 @@ function build(yaml: string, seed = 7): Built {
   return { traffic, clock };
 }
 
-function outboundTo(traffic: TrafficConfig): HttpDirection {
-  return {
-    direction: 'outbound',
-    spanKind: 'client',
-    route(host, port) {
-      const cluster = traffic.registry.resolve(host, port);
-      return cluster === undefined ? undefined : { cluster, routeName: '' };
-    },
-    traffic: () => traffic,
-    rateLimits: undefined,
-  };
-}
-
 async function outboundProxy(yaml: string, seed = 7): Promise<{ proxy: TestProxy; built: Built }> {
   const built = build(yaml, seed);
-  const proxy = await startProxy(cleanup, { direction: outboundTo(built.traffic) });
+  const proxy = await startProxy(cleanup, { direction: outboundDirection(built.traffic) });
   return { proxy, built };
 }
 
@@ -188,14 +154,6 @@ async function sendMany(agent: http.Agent, port: number, total: number, concurre
   }
   await Promise.all(Array.from({ length: concurrency }, () => worker()));
   return answers;
-}
-
-async function until(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function attrs(span: ProxySpanRecord | undefined): Record<string, unknown> {
@@ -254,7 +212,7 @@ describe('routing', () => {
 
   it('keeps a consistent-hash key on one endpoint', async () => {
     const backends = [await backend(), await backend(), await backend()];
-    const { proxy } = await outboundProxy(reviews(backends) + subsets(0, '  loadBalancer: { consistentHash: { header: x-user } }\n').replace('  subsets:\n', '  subsets: []\n'));
+    const { proxy } = await outboundProxy(reviews(backends) + subsets(0, '  loadBalancer: { consistentHash: { header: x-user } }\n'));
     const agent = client();
     const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
     await sendMany(agent, proxy.port, keys.length * 10, 8, (i) => ({ headers: { 'x-user': keys[i % keys.length] as string } }));
@@ -386,7 +344,7 @@ describe('retries', () => {
       const pending = Array.from({ length: perWave }, () => send(agent, proxy.port));
       let done = 0;
       const all = Promise.all(pending.map((p) => p.then((a) => (done++, a))));
-      await until('the wave to reach the backend', () => down.seen.length - before === perWave);
+      await waitUntil('the wave to reach the backend', () => down.seen.length - before === perWave);
       // Answer 503 to whatever is held until every client has its answer.
       while (done < perWave) {
         for (const res of held.splice(0)) answer(503)(undefined as never, res, 0);
@@ -481,7 +439,7 @@ describe('destinations', () => {
     const good = await backend();
     const { proxy, built } = await outboundProxy(
       reviews([bad, good]) +
-        subsets(0, '  outlierDetection: { consecutive5xx: 3, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50 }\n').replace('  subsets:\n', '  subsets: []\n'),
+        subsets(0, '  outlierDetection: { consecutive5xx: 3, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50 }\n'),
     );
     const agent = client(1);
     await sendMany(agent, proxy.port, 6, 1);
@@ -498,10 +456,10 @@ describe('destinations', () => {
     const held: http.ServerResponse[] = [];
     let holding = true;
     const slow = await backend((req, res, n) => (holding ? held.push(res) : ok(req, res, n)));
-    const { proxy } = await outboundProxy(reviews([slow]) + subsets(0, '  connectionPool: { maxRequests: 3 }\n').replace('  subsets:\n', '  subsets: []\n'));
+    const { proxy } = await outboundProxy(reviews([slow]) + subsets(0, '  connectionPool: { maxRequests: 3 }\n'));
     const agent = client(8);
     const open = [send(agent, proxy.port), send(agent, proxy.port), send(agent, proxy.port)];
-    await until('3 requests at the backend', () => held.length === 3);
+    await waitUntil('3 requests at the backend', () => held.length === 3);
     const refused = await send(agent, proxy.port);
     expect(refused.status).toBe(503);
     expect(refused.headers[RESPONSE_FLAGS_HEADER]).toBe('UO');
@@ -516,13 +474,13 @@ describe('destinations', () => {
   it('queues a request at maxConnections (maxPendingRequests) and refuses beyond the queue', async () => {
     const held: http.ServerResponse[] = [];
     const slow = await backend((_req, res) => held.push(res));
-    const { proxy, built } = await outboundProxy(reviews([slow]) + subsets(0, '  connectionPool: { maxConnections: 1, maxPendingRequests: 1 }\n').replace('  subsets:\n', '  subsets: []\n'));
+    const { proxy, built } = await outboundProxy(reviews([slow]) + subsets(0, '  connectionPool: { maxConnections: 1, maxPendingRequests: 1 }\n'));
     const status = () => built.traffic.destinations.find((d) => d.name === 'reviews.default:9080')?.status?.();
     const agent = client(8);
     const first = send(agent, proxy.port);
-    await until('the first request at the backend', () => held.length === 1);
+    await waitUntil('the first request at the backend', () => held.length === 1);
     const queued = send(agent, proxy.port);
-    await until('the second request queued', () => status()?.pendingRequests === 1);
+    await waitUntil('the second request queued', () => status()?.pendingRequests === 1);
     // The queue holds one: a third is refused at once.
     const refused = await send(agent, proxy.port);
     expect(refused.status).toBe(503);
@@ -530,7 +488,7 @@ describe('destinations', () => {
     expect(slow.seen).toHaveLength(1);
     // Releasing the one connection serves the queued request on it.
     ok(undefined as never, held.shift() as http.ServerResponse, 0);
-    await until('the queued request at the backend', () => held.length === 1);
+    await waitUntil('the queued request at the backend', () => held.length === 1);
     expect(status()?.pendingRequests).toBe(0);
     ok(undefined as never, held.shift() as http.ServerResponse, 0);
     expect([(await first).status, (await queued).status]).toEqual([200, 200]);
@@ -553,12 +511,12 @@ describe('mirror', () => {
     const agent = client();
     const answers = await sendMany(agent, proxy.port, 5, 1, (i) => ({ method: 'POST', body: `copy-${i}` }));
     expect(answers.map((a) => a.status)).toEqual(Array(5).fill(200));
-    await until('5 copies at the mirror', () => shadow.seen.length === 5);
+    await waitUntil('5 copies at the mirror', () => shadow.seen.length === 5);
     expect(main.seen.map((r) => r.body)).toEqual(shadow.seen.map((r) => r.body));
     expect(shadow.seen[0]?.headers['host']).toBe('reviews-shadow:9080');
     expect(shadow.seen[0]?.headers['x-tracemesh-mirror']).toBe('1');
     expect(main.seen[0]?.headers['x-tracemesh-mirror']).toBeUndefined();
-    await until('the mirror spans', () => proxy.tel.spans.filter((s) => attrs(s)['tracemesh.mirror'] === 'true').length === 5);
+    await waitUntil('the mirror spans', () => proxy.tel.spans.filter((s) => attrs(s)['tracemesh.mirror'] === 'true').length === 5);
     const copies = proxy.tel.spans.filter((s) => attrs(s)['tracemesh.mirror'] === 'true');
     expect(copies.every((s) => attrs(s)['http.response.status_code'] === 500)).toBe(true);
     const mains = proxy.tel.spans.filter((s) => attrs(s)['tracemesh.mirror'] === undefined);
@@ -595,14 +553,19 @@ spec:
 });
 
 describe('the whole proxy', () => {
+  /** A whole sidecar (productpage) with `yaml` as its static config; stopped after the test. */
+  async function startSidecar(yaml: string): Promise<ReturnType<typeof testSidecar>> {
+    const config = validMeshConfig(yaml, 'traffic-http1.yaml');
+    const proxy = testSidecar('productpage', 1, { services: config.services, config });
+    cleanup.add(() => proxy.stop());
+    await proxy.start();
+    return proxy;
+  }
+
   it('applies the static config: routes outbound, shows destinations on /clusters and routes on /config_dump', async () => {
     const [v1, v2] = [await backend(), await backend()];
     const yaml = reviews([v1!, v2!]) + subsets(2) + route(`    - name: to-v2\n      destinations: [{ service: reviews, subset: v2 }]\n`);
-    const result = validateMeshConfigText(yaml, 'traffic-http1.yaml');
-    if (!result.ok) throw new Error('invalid test config');
-    const proxy = testSidecar('productpage', 1, { services: result.config.services, config: result.config });
-    cleanup.add(() => proxy.stop());
-    await proxy.start();
+    const proxy = await startSidecar(yaml);
     const answers = await sendMany(client(), proxy.outboundPort, 10, 2);
     expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
     expect(v2!.seen).toHaveLength(10);
@@ -619,12 +582,8 @@ describe('the whole proxy', () => {
     const failing = await backend(answer(500));
     const yaml =
       reviews([failing]) +
-      subsets(0, '  outlierDetection: { consecutive5xx: 1, interval: 10s, baseEjectionTime: 5m, maxEjectionPercent: 100 }\n').replace('  subsets:\n', '  subsets: []\n');
-    const result = validateMeshConfigText(yaml, 'traffic-http1.yaml');
-    if (!result.ok) throw new Error('invalid test config');
-    const proxy = testSidecar('productpage', 1, { services: result.config.services, config: result.config });
-    cleanup.add(() => proxy.stop());
-    await proxy.start();
+      subsets(0, '  outlierDetection: { consecutive5xx: 1, interval: 10s, baseEjectionTime: 5m, maxEjectionPercent: 100 }\n');
+    const proxy = await startSidecar(yaml);
     expect((await send(client(), proxy.outboundPort)).status).toBe(500);
     const admin = `http://127.0.0.1:${proxy.adminPort}`;
     const metrics = await (await fetch(`${admin}/stats/prometheus`)).text();

@@ -10,7 +10,6 @@ import * as grpc from '@grpc/grpc-js';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { validateMeshConfigText } from '../../src/config/load.js';
 import type { MeshConfig } from '../../src/config/types.js';
 import { RESPONSE_FLAGS_HEADER } from '../../proxy/errors-to-wire.js';
 import type { HttpDirection } from '../../proxy/http-direction.js';
@@ -21,6 +20,10 @@ import { createTrafficConfig } from '../../proxy/pipeline/traffic-config.js';
 import { TrafficState } from '../../proxy/pipeline/traffic-state.js';
 import type { TrafficConfig } from '../../proxy/pipeline/types.js';
 import { appCluster } from '../../proxy/clusters/static-registry.js';
+import { destinationPolicyYaml, routeYaml, serviceYaml, validMeshConfig, versionSubsetsYaml } from '../support/mesh-yaml.js';
+import { Random } from '../support/fuzz/random.js';
+import { outboundDirection } from '../support/outbound-direction.js';
+import { waitUntil } from '../support/wait-until.js';
 
 /** What a backend does with one call: answer OK, answer a gRPC status (trailers-only), or never answer. */
 type Answer = 'ok' | number | 'hang';
@@ -95,51 +98,52 @@ async function grpcBackend(name: string, decide: (n: number, headers: IncomingHt
 }
 
 function meshConfig(yaml: string): MeshConfig {
-  const result = validateMeshConfigText(yaml, 'traffic-http2.test.yaml');
-  if (!result.ok) throw new Error(`test config invalid: ${JSON.stringify(result.errors)}`);
-  return result.config;
+  return validMeshConfig(yaml, 'traffic-http2.test.yaml');
 }
+
+const ECHO_PORT = { name: 'grpc', port: 50051, protocol: 'grpc' };
 
 /** The echo service (gRPC, port 50051) with one endpoint per backend, labelled version v1, v2…, and the given extra documents. */
 function echoConfig(backends: readonly GrpcBackend[], documents: string): MeshConfig {
-  const endpoints = backends.map((b, i) => `    - { address: 127.0.0.1, port: ${b.port}, labels: { version: v${i + 1} } }`).join('\n');
-  return meshConfig(`apiVersion: tracemesh.dev/v1
-kind: Service
-metadata: { name: echo, namespace: default }
-spec:
-  ports: [{ name: grpc, port: 50051, protocol: grpc }]
-  endpoints:
-${endpoints}
+  return meshConfig(`${serviceYaml('echo', ECHO_PORT, backends.map((b) => b.port))}
 ---
 ${documents}`);
 }
 
-const SUBSETS = `apiVersion: tracemesh.dev/v1
-kind: DestinationPolicy
-metadata: { name: echo }
-spec:
-  host: echo
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }`;
+/** A Route for echo with `rules`, after subsets v1 and v2 of echo when `withSubsets`. */
+function echoRoute(rules: string, withSubsets = false): string {
+  const route = routeYaml('echo', rules);
+  return withSubsets ? `${destinationPolicyYaml('echo', versionSubsetsYaml(2))}\n---\n${route}` : route;
+}
 
-function outbound(traffic: TrafficConfig): HttpDirection {
-  return {
-    direction: 'outbound',
-    spanKind: 'client',
-    route: (host, port) => {
-      const cluster = traffic.registry.resolve(host, port);
-      return cluster && { cluster, routeName: '' };
-    },
-    traffic: () => traffic,
-    rateLimits: undefined,
-  };
+/** A TrafficConfig built from `config` (closed after the test), health checks off. */
+function trafficOf(config: MeshConfig, random?: () => number): TrafficConfig {
+  const traffic = createTrafficConfig(config, 'test', new TrafficState(), { healthChecks: false, ...(random === undefined ? {} : { random }) });
+  cleanups.push(() => traffic.close());
+  return traffic;
+}
+
+/** A plain HTTP/2 session to the proxy (destroyed after the test). */
+function plainSession(proxy: RunningProxy, from?: string): ReturnType<typeof h2Connect> {
+  const session = h2Connect(proxy.port, from);
+  cleanups.push(() => void session.destroy());
+  return session;
+}
+
+/** One plain HTTP/2 GET / to echo:50051 through the proxy, on a session of its own. */
+function plainEchoCall(proxy: RunningProxy): ReturnType<typeof h2Call> {
+  return h2Call(plainSession(proxy), { ':method': 'GET', ':path': '/', ':authority': 'echo:50051' });
+}
+
+/** The call failed with gRPC status `code` and the proxy's response flag `flag`. */
+function expectRefused(result: CallResult<EchoReply>, code: grpc.status, flag: string): void {
+  expect(result.status.code).toBe(code);
+  expect(result.status.metadata.get(RESPONSE_FLAGS_HEADER)).toEqual([flag]);
 }
 
 async function outboundProxy(config: MeshConfig, random?: () => number): Promise<{ proxy: RunningProxy; client: EchoClient; traffic: TrafficConfig }> {
-  const traffic = createTrafficConfig(config, 'test', new TrafficState(), { healthChecks: false, ...(random === undefined ? {} : { random }) });
-  cleanups.push(() => traffic.close());
-  const proxy = await startProxy({ direction: outbound(traffic) });
+  const traffic = trafficOf(config, random);
+  const proxy = await startProxy({ direction: outboundDirection(traffic) });
   cleanups.push(() => proxy.close());
   const client = new EchoClient(proxy.port, 'echo:50051');
   cleanups.push(() => client.close());
@@ -160,38 +164,20 @@ async function calls(client: EchoClient, count: number, concurrency: number, met
   return results;
 }
 
-/** A small seeded PRNG (mulberry32), so weighted choices are repeatable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('traffic management on the HTTP/2 / gRPC path', () => {
   it('splits gRPC calls 80/20 between subsets within 3 points over 1,000 calls', async () => {
     const v1 = await grpcBackend('v1');
     const v2 = await grpcBackend('v2');
     const config = echoConfig(
       [v1, v2],
-      `${SUBSETS}
----
-apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: canary
+      echoRoute(`    - name: canary
       destinations:
         - { service: echo, subset: v1, weight: 80 }
-        - { service: echo, subset: v2, weight: 20 }`,
+        - { service: echo, subset: v2, weight: 20 }`, true),
     );
-    const { client, proxy } = await outboundProxy(config, seeded(7));
+    // Seeded, so the weighted choices are repeatable.
+    const rng = new Random(7);
+    const { client, proxy } = await outboundProxy(config, () => rng.float());
     const results = await calls(client, 1_000, 20);
     expect(results.filter((r) => r.status.code !== grpc.status.OK)).toEqual([]);
     expect(v1.calls() + v2.calls()).toBe(1_000);
@@ -212,19 +198,11 @@ spec:
     const v2 = await grpcBackend('v2');
     const config = echoConfig(
       [v1, v2],
-      `${SUBSETS}
----
-apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: jason
+      echoRoute(`    - name: jason
       match: [{ headers: { end-user: { exact: jason } } }]
       destinations: [{ service: echo, subset: v2 }]
     - name: everyone
-      destinations: [{ service: echo, subset: v1 }]`,
+      destinations: [{ service: echo, subset: v1 }]`, true),
     );
     const { client } = await outboundProxy(config);
     const jason = (): grpc.Metadata => {
@@ -243,19 +221,13 @@ spec:
     const flaky = await grpcBackend('flaky', (n) => (n % 3 === 0 ? grpc.status.UNAVAILABLE : 'ok'));
     const config = echoConfig(
       [flaky],
-      `apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: retried
+      echoRoute(`    - name: retried
       destinations: [{ service: echo }]
       retries:
         attempts: 2
         retryOn: [gateway-error]
         backoff: { base: 1ms, max: 5ms }
-        budget: { percent: 100, minRetriesPerSecond: 1000 }`,
+        budget: { percent: 100, minRetriesPerSecond: 1000 }`),
     );
     const { client, proxy } = await outboundProxy(config);
     const results = await calls(client, 300, 1);
@@ -287,19 +259,13 @@ spec:
     const down = await grpcBackend('down', () => grpc.status.UNAVAILABLE, 50);
     const config = echoConfig(
       [down],
-      `apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: retried
+      echoRoute(`    - name: retried
       destinations: [{ service: echo }]
       retries:
         attempts: 3
         retryOn: [5xx]
         backoff: { base: 1ms, max: 2ms }
-        budget: { percent: 20, minRetriesPerSecond: 1 }`,
+        budget: { percent: 20, minRetriesPerSecond: 1 }`),
     );
     const { client, proxy } = await outboundProxy(config);
     const requests = 50;
@@ -324,23 +290,14 @@ spec:
     const backend = await grpcBackend('never');
     const config = echoConfig(
       [backend],
-      `apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: broken
+      echoRoute(`    - name: broken
       destinations: [{ service: echo }]
-      fault: { abort: { grpcStatus: RESOURCE_EXHAUSTED } }`,
+      fault: { abort: { grpcStatus: RESOURCE_EXHAUSTED } }`),
     );
     const { client, proxy } = await outboundProxy(config);
     const result = await client.unary({ text: 'x' });
-    expect(result.status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
-    expect(result.status.metadata.get(RESPONSE_FLAGS_HEADER)).toEqual(['FI']);
-    const session = h2Connect(proxy.port);
-    cleanups.push(() => void session.destroy());
-    const plain = await h2Call(session, { ':method': 'GET', ':path': '/', ':authority': 'echo:50051' });
+    expectRefused(result, grpc.status.RESOURCE_EXHAUSTED, 'FI');
+    const plain = await plainEchoCall(proxy);
     expect(plain.headers?.[':status']).toBe(429);
     expect(backend.calls()).toBe(0);
     const [span] = await proxy.spansAfter(0, 1);
@@ -351,25 +308,16 @@ spec:
     const slow = await grpcBackend('slow', () => 'hang');
     const config = echoConfig(
       [slow],
-      `apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: bounded
+      echoRoute(`    - name: bounded
       destinations: [{ service: echo }]
-      timeout: 150ms`,
+      timeout: 150ms`),
     );
     const { client, proxy } = await outboundProxy(config);
     const started = Date.now();
     const result = await client.unary({ text: 'x' });
-    expect(result.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(result.status.metadata.get(RESPONSE_FLAGS_HEADER)).toEqual(['UT']);
+    expectRefused(result, grpc.status.DEADLINE_EXCEEDED, 'UT');
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
-    const session = h2Connect(proxy.port);
-    cleanups.push(() => void session.destroy());
-    const plain = await h2Call(session, { ':method': 'GET', ':path': '/', ':authority': 'echo:50051' });
+    const plain = await plainEchoCall(proxy);
     expect(plain.headers?.[':status']).toBe(504);
     expect(plain.headers?.[RESPONSE_FLAGS_HEADER]).toBe('UT');
     slow.release();
@@ -379,16 +327,10 @@ spec:
     const backend = await grpcBackend('sometimes-slow', (n) => (n === 1 ? 'hang' : 'ok'));
     const config = echoConfig(
       [backend],
-      `apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: per-try
+      echoRoute(`    - name: per-try
       destinations: [{ service: echo }]
       timeout: 2s
-      retries: { attempts: 1, perTryTimeout: 100ms, retryOn: [reset], budget: { percent: 100 } }`,
+      retries: { attempts: 1, perTryTimeout: 100ms, retryOn: [reset], budget: { percent: 100 } }`),
     );
     const { client, proxy } = await outboundProxy(config);
     const result = await client.unary({ text: 'x' });
@@ -404,23 +346,12 @@ spec:
 
   it('answers UNAVAILABLE with flag UO once maxRequests calls are in flight', async () => {
     const held = await grpcBackend('held', (n) => (n <= 2 ? 'hang' : 'ok'));
-    const config = echoConfig(
-      [held],
-      `apiVersion: tracemesh.dev/v1
-kind: DestinationPolicy
-metadata: { name: echo }
-spec:
-  host: echo
-  connectionPool: { maxRequests: 2 }`,
-    );
+    const config = echoConfig([held], destinationPolicyYaml('echo', '  connectionPool: { maxRequests: 2 }'));
     const { client } = await outboundProxy(config);
     const open = [client.unary({ text: 'a' }), client.unary({ text: 'b' })];
-    const deadline = Date.now() + 5_000;
-    while (held.calls() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(held.calls()).toBe(2);
+    await waitUntil('2 calls at the backend', () => held.calls() === 2);
     const refused = await client.unary({ text: 'c' });
-    expect(refused.status.code).toBe(grpc.status.UNAVAILABLE);
-    expect(refused.status.metadata.get(RESPONSE_FLAGS_HEADER)).toEqual(['UO']);
+    expectRefused(refused, grpc.status.UNAVAILABLE, 'UO');
     expect(held.calls()).toBe(2);
     held.release();
     const answered = await Promise.all(open);
@@ -446,30 +377,17 @@ spec:
         }),
     );
     const port = (silent.address() as net.AddressInfo).port;
-    const config = meshConfig(`apiVersion: tracemesh.dev/v1
-kind: Service
-metadata: { name: echo, namespace: default }
-spec:
-  ports: [{ name: grpc, port: 50051, protocol: grpc }]
-  endpoints: [{ address: 127.0.0.1, port: ${port} }]
+    const config = meshConfig(`${serviceYaml('echo', ECHO_PORT, [port], false)}
 ---
-apiVersion: tracemesh.dev/v1
-kind: DestinationPolicy
-metadata: { name: echo }
-spec:
-  host: echo
-  connectionPool: { maxPendingRequests: 1, connectTimeout: 300ms }`);
+${destinationPolicyYaml('echo', '  connectionPool: { maxPendingRequests: 1, connectTimeout: 300ms }')}`);
     const { client } = await outboundProxy(config);
     const started = Date.now();
     const waiting = client.unary({ text: 'a' });
-    const deadline = Date.now() + 5_000;
-    while (sockets.size === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitUntil('the proxy to connect to the silent backend', () => sockets.size > 0);
     const refused = await client.unary({ text: 'b' });
-    expect(refused.status.code).toBe(grpc.status.UNAVAILABLE);
-    expect(refused.status.metadata.get(RESPONSE_FLAGS_HEADER)).toEqual(['UO']);
+    expectRefused(refused, grpc.status.UNAVAILABLE, 'UO');
     const timedOut = await waiting;
-    expect(timedOut.status.code).toBe(grpc.status.UNAVAILABLE);
-    expect(timedOut.status.metadata.get(RESPONSE_FLAGS_HEADER)).toEqual(['UF']);
+    expectRefused(timedOut, grpc.status.UNAVAILABLE, 'UF');
     expect(timedOut.status.details).toContain('connect timeout after 300 ms');
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
   });
@@ -479,17 +397,7 @@ spec:
     const shadow = await grpcBackend('shadow', () => grpc.status.INTERNAL);
     const config = echoConfig(
       [live, shadow],
-      `${SUBSETS}
----
-apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: mirrored
-      destinations: [{ service: echo, subset: v1 }]
-      mirror: { service: echo, subset: v2, percent: 100 }`,
+      MIRRORED_TO_V2,
     );
     const { client, proxy } = await outboundProxy(config);
     const counted = countMirrors(proxy);
@@ -498,9 +406,7 @@ spec:
     expect(result.value?.text).toBe('live');
     const spans = await proxy.spansAfter(0, 2);
     expect(counted).toEqual(['echo.default:50051|v2 sent']);
-    const deadline = Date.now() + 5_000;
-    while (shadow.calls() < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(shadow.calls()).toBe(1);
+    await waitUntil('the copy at the shadow', () => shadow.calls() === 1);
     const copy = shadow.upstream.requests[0]!;
     expect(copy[':authority']).toBe('echo-shadow:50051');
     expect(copy['x-tracemesh-mirror']).toBe('1');
@@ -515,17 +421,7 @@ spec:
     const live = await grpcBackend('live');
     const config = echoConfig(
       [live],
-      `${SUBSETS}
----
-apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: echo }
-spec:
-  hosts: [echo]
-  http:
-    - name: mirrored
-      destinations: [{ service: echo, subset: v1 }]
-      mirror: { service: echo, subset: v2, percent: 100 }`,
+      MIRRORED_TO_V2,
     );
     const { client, proxy } = await outboundProxy(config);
     const counted = countMirrors(proxy);
@@ -536,6 +432,14 @@ spec:
     expect(counted).toEqual(['echo.default:50051|v2 dropped']);
   });
 });
+
+/** Every call goes to subset v1, a copy of it to subset v2. */
+const MIRRORED_TO_V2 = echoRoute(
+  `    - name: mirrored
+      destinations: [{ service: echo, subset: v1 }]
+      mirror: { service: echo, subset: v2, percent: 100 }`,
+  true,
+);
 
 /** The proxy's recordMirror calls, as "destination sent|dropped" (the recording telemetry does not keep them). */
 function countMirrors(proxy: RunningProxy): string[] {
@@ -564,30 +468,15 @@ describe('route rules on plain HTTP/2', () => {
   }
 
   function webConfig(port: number, rules: string): MeshConfig {
-    return meshConfig(`apiVersion: tracemesh.dev/v1
-kind: Service
-metadata: { name: web, namespace: default }
-spec:
-  ports: [{ name: h2, port: 8080, protocol: http2 }]
-  endpoints: [{ address: 127.0.0.1, port: ${port}, labels: { version: v1 } }]
+    return meshConfig(`${serviceYaml('web', { name: 'h2', port: 8080, protocol: 'http2' }, [port])}
 ---
-apiVersion: tracemesh.dev/v1
-kind: Route
-metadata: { name: web }
-spec:
-  hosts: [web]
-  http:
-${rules}`);
+${routeYaml('web', rules)}`);
   }
 
   async function webProxy(config: MeshConfig): Promise<{ proxy: RunningProxy; session: ReturnType<typeof h2Connect> }> {
-    const traffic = createTrafficConfig(config, 'test', new TrafficState(), { healthChecks: false });
-    cleanups.push(() => traffic.close());
-    const proxy = await startProxy({ direction: outbound(traffic) });
+    const proxy = await startProxy({ direction: outboundDirection(trafficOf(config)) });
     cleanups.push(() => proxy.close());
-    const session = h2Connect(proxy.port);
-    cleanups.push(() => void session.destroy());
-    return { proxy, session };
+    return { proxy, session: plainSession(proxy) };
   }
 
   it('redirects, rewrites path and authority, edits headers, delays, and answers NR when no rule matches', async () => {
@@ -633,15 +522,12 @@ ${rules}`);
     cleanups.push(() => up.close());
     const config = webConfig(up.port, `    - name: all
       destinations: [{ service: web }]`);
-    const traffic = createTrafficConfig(config, 'test', new TrafficState(), { healthChecks: false });
-    cleanups.push(() => traffic.close());
     const connector = loopbackSourceConnector();
-    const proxy = await startProxy({ direction: outbound(traffic), connector });
+    const proxy = await startProxy({ direction: outboundDirection(trafficOf(config)), connector });
     cleanups.push(() => proxy.close());
     const answers: string[] = [];
     for (const from of ['127.0.0.2', '127.0.0.3']) {
-      const client = h2Connect(proxy.port, from);
-      cleanups.push(() => void client.destroy());
+      const client = plainSession(proxy, from);
       const res = await h2Call(client, { ':method': 'GET', ':path': '/', ':authority': 'web:8080' });
       expect(res.headers?.[':status']).toBe(200);
       answers.push(res.body.toString());
@@ -688,8 +574,7 @@ spec:
   target: { service: echo }
   tokenBucket: { maxTokens: 3, tokensPerFill: 1, fillInterval: 1h }`,
     );
-    const traffic = createTrafficConfig(config, 'test', new TrafficState(), { healthChecks: false });
-    cleanups.push(() => traffic.close());
+    const traffic = trafficOf(config);
     const identity = { service: 'echo', namespace: 'default', version: 'v1' };
     const cluster = appCluster(identity.service, identity.namespace, identity.version, app.port);
     const direction: HttpDirection = {
@@ -706,12 +591,9 @@ spec:
     const admitted = await calls(client, 3, 1);
     expect(admitted.map((r) => r.status.code)).toEqual([0, 0, 0]);
     const refused = await client.unary({ text: 'x' });
-    expect(refused.status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
-    expect(refused.status.metadata.get(RESPONSE_FLAGS_HEADER)).toEqual(['RL']);
+    expectRefused(refused, grpc.status.RESOURCE_EXHAUSTED, 'RL');
     expect(refused.status.metadata.get('x-tracemesh-rate-limited')).toEqual(['echo-limit']);
-    const session = h2Connect(proxy.port);
-    cleanups.push(() => void session.destroy());
-    const plain = await h2Call(session, { ':method': 'GET', ':path': '/', ':authority': 'echo:50051' });
+    const plain = await plainEchoCall(proxy);
     expect(plain.headers?.[':status']).toBe(429);
     expect(plain.headers?.['x-tracemesh-rate-limited']).toBe('echo-limit');
     expect(app.calls()).toBe(3);

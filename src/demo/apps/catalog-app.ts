@@ -13,8 +13,8 @@ import { loadHttp } from '../instrument.js';
 import type { DemoInstrumentation } from '../instrument.js';
 import type { PeerAddress, ProxyAddress } from './config.js';
 import { HttpJsonClient } from './http-json-client.js';
-import { startJsonServer } from './json-server.js';
-import type { JsonReply, JsonServer } from './json-server.js';
+import { serveJsonApp } from './json-server.js';
+import type { JsonReply } from './json-server.js';
 import { isMainModule, runDemoApp } from './lifecycle.js';
 import type { RunningApp } from './lifecycle.js';
 
@@ -49,25 +49,7 @@ export async function start(options: CatalogOptions): Promise<RunningApp> {
     const details: ProductDetails = { productId, title: productTitle(productId), reviews: answer.body };
     return { status: 200, body: details };
   };
-  let server: JsonServer;
-  try {
-    server = await startJsonServer(http, options.port, { prefix: '/products', handle });
-  } catch (err) {
-    reviews.close();
-    throw err;
-  }
-  let stopped: Promise<void> | undefined;
-  return {
-    port: server.port,
-    stop(): Promise<void> {
-      stopped ??= (async () => {
-        await server.close();
-        reviews.close();
-        await options.instrumentation?.shutdown();
-      })();
-      return stopped;
-    },
-  };
+  return serveJsonApp(http, options.port, { prefix: '/products', handle }, () => reviews.close(), options.instrumentation);
 }
 
 if (isMainModule(import.meta.url)) {

@@ -1,5 +1,5 @@
 /**
- * The HTTP/1.1 server the JSON demo services (catalog, reviews) share:
+ * The HTTP/1.1 server the JSON demo services (web, catalog, reviews) share:
  * node:http from loadHttp() (so the HTTP instrumentation makes SERVER
  * spans), GET only, `/healthz`, one route of the form `/<prefix>/:id`,
  * bounded limits, and a stop() that closes every connection.
@@ -8,8 +8,9 @@ import { trace } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../lib/errors.js';
-import type { loadHttp } from '../instrument.js';
+import type { DemoInstrumentation, loadHttp } from '../instrument.js';
 import { ATTR_PRODUCT_ID, isProductId } from './catalog.js';
+import type { RunningApp } from './lifecycle.js';
 
 type Http = ReturnType<typeof loadHttp>;
 
@@ -102,6 +103,39 @@ export async function startJsonServer(http: Http, port: number, route: JsonRoute
         for (const socket of sockets) socket.destroy();
       });
       return closed;
+    },
+  };
+}
+
+/**
+ * A JSON demo app: `route` served on `port`. `closeClients` closes what the
+ * app calls (its peer clients) when the server cannot start, or on stop()
+ * once the server has closed; stop() then flushes and stops `instrumentation`.
+ */
+export async function serveJsonApp(
+  http: Http,
+  port: number,
+  route: JsonRoute,
+  closeClients: () => void,
+  instrumentation: DemoInstrumentation | undefined,
+): Promise<RunningApp> {
+  let server: JsonServer;
+  try {
+    server = await startJsonServer(http, port, route);
+  } catch (err) {
+    closeClients();
+    throw err;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    port: server.port,
+    stop(): Promise<void> {
+      stopped ??= (async () => {
+        await server.close();
+        closeClients();
+        await instrumentation?.shutdown();
+      })();
+      return stopped;
     },
   };
 }

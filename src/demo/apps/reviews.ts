@@ -19,8 +19,8 @@ import type { DemoInstrumentation } from '../instrument.js';
 import type { PeerAddress, ProxyAddress } from './config.js';
 import { NO_FAULT_SOURCE, delayFor, faultSource, shouldFail } from './faults.js';
 import type { FaultSource } from './faults.js';
-import { startJsonServer } from './json-server.js';
-import type { JsonReply, JsonServer } from './json-server.js';
+import { serveJsonApp } from './json-server.js';
+import type { JsonReply } from './json-server.js';
 import { isMainModule, runDemoApp } from './lifecycle.js';
 import type { RunningApp } from './lifecycle.js';
 import { RatingsClient } from './ratings-client.js';
@@ -74,28 +74,11 @@ export async function start(options: ReviewsOptions): Promise<RunningApp> {
       return { status: 502, body: { error: errorMessage(err) } };
     }
   };
-  let server: JsonServer;
-  try {
-    server = await startJsonServer(loadHttp(), options.port, { prefix: '/reviews', handle });
-  } catch (err) {
+  const closeClients = (): void => {
     ratings.close();
     faults.close();
-    throw err;
-  }
-  const listening = server;
-  let stopped: Promise<void> | undefined;
-  return {
-    port: listening.port,
-    stop(): Promise<void> {
-      stopped ??= (async () => {
-        await listening.close();
-        ratings.close();
-        faults.close();
-        await options.instrumentation?.shutdown();
-      })();
-      return stopped;
-    },
   };
+  return serveJsonApp(loadHttp(), options.port, { prefix: '/reviews', handle }, closeClients, options.instrumentation);
 }
 
 if (isMainModule(import.meta.url)) {
