@@ -48,7 +48,7 @@ describe('connectFrom arguments', () => {
     [['10.0.0.1', '127.0.0.1', 80], /host 127.0.0.1 is a loopback address: a packet from 10.0.0.1 to it is a martian/],
     [['fd00::1', '::1', 80], /host ::1 is a loopback address/],
   ] as const)('%j is refused at once, naming what is wrong', (args, message) => {
-    const err = thrown(() => connectFrom(...args));
+    const err = thrown(() => connectFrom(args[0], args[1], args[2]));
     expect(err.code).toBe('TM_ERR_CAPTURE_SOCKOPT');
     expect(err.message).toMatch(/^connectFrom: /);
     expect(err.message).toMatch(message);
