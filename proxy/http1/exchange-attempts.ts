@@ -4,10 +4,14 @@
  * connection or a wait for one (pool limits), and a failed attempt that the
  * plan's retry policy covers retried on another endpoint after a backoff,
  * within the attempts, maxRetries and the budget (else the last attempt's
- * answer goes down with flag URX). The route timeout spans every attempt,
- * the per-try timeout one. Also the keep-alive race: a request that met a
- * stale pooled connection goes again on a fresh one. Functions of the
- * exchange; timers carry the exchange as their argument (no closures).
+ * answer goes down with flag URX). The route timeout spans every attempt
+ * and backoff, from the end of the request until the response (body
+ * included) is complete, as Envoy's route timeout does; the per-try
+ * timeout one attempt until its response head (Envoy ignores a per-try
+ * timeout once the response has started downstream). Also the keep-alive
+ * race: a request that met a stale pooled connection goes again on a fresh
+ * one. Functions of the exchange; timers carry the exchange as their
+ * argument (no closures).
  */
 import { upstreamSocketFlag, wireError, type ResponseFlag, type WireError } from '../errors-to-wire.js';
 import type { ClusterEndpoint } from '../clusters/types.js';
@@ -206,12 +210,29 @@ function onTryTimeout(ex: Exchange): void {
   answer(ex, err, true);
 }
 
-/** Timer callback: the route's timeout (all attempts) passed without a response head; 504 UT. */
+/**
+ * Timer callback: the route's timeout (all attempts, backoffs and the
+ * response body) passed. Before the response head: 504 UT. After it went
+ * downstream: the response is cut (the connection destroyed, so the client
+ * sees the body short) and the span says UT.
+ */
 export function onRouteTimeout(ex: Exchange): void {
   ex.routeTimer = undefined;
-  if (!ex.active || (ex.phase !== R_HEAD && ex.phase !== R_WAIT)) return;
+  if (!ex.active) return;
+  const timeoutMs = (ex.plan as RoutePlan).timeoutMs;
+  if (ex.phase === R_BODY) return abortResponse(ex, 'UT', `response not complete within the route timeout of ${timeoutMs} ms`);
+  if (ex.phase !== R_HEAD && ex.phase !== R_WAIT) return;
   if (ex.phase === R_HEAD) recordAttempt(ex, 'timeout');
-  answer(ex, wireError('UT', `no response within the route timeout of ${(ex.plan as RoutePlan).timeoutMs} ms`), ex.phase === R_HEAD);
+  answer(ex, wireError('UT', `no response within the route timeout of ${timeoutMs} ms`), ex.phase === R_HEAD);
+}
+
+/** The response head arrived: the attempt's own timers end; the route's timeout runs on until the response is complete. */
+export function clearAttemptTimers(ex: Exchange): void {
+  clearTryTimer(ex);
+  if (ex.waitTimer !== undefined) {
+    clearTimeout(ex.waitTimer);
+    ex.waitTimer = undefined;
+  }
 }
 
 function clearTryTimer(ex: Exchange): void {

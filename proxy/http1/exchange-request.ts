@@ -15,7 +15,7 @@ import { BODY_ERROR, BODY_MORE, BODY_NONE } from './body-framing.js';
 import { D_WAIT } from './conn-state.js';
 import { abortResponse, answer } from './exchange-answers.js';
 import { copyRequest, onRouteTimeout } from './exchange-attempts.js';
-import { R_HEAD, R_WAIT } from './exchange-phase.js';
+import { R_BODY, R_HEAD, R_WAIT } from './exchange-phase.js';
 import type { Exchange } from './exchange.js';
 import type { HttpHead } from './head.js';
 import { H_TRACEPARENT, H_USER_AGENT, H_X_REQUEST_ID } from './header-kinds.js';
@@ -121,14 +121,19 @@ export function requestBodyBytes(ex: Exchange, buf: Buffer, start: number): numb
 
 /** The whole request is here: the mirror copy goes, and the route's timeout or the request timeout starts. */
 export function onRequestComplete(ex: Exchange): void {
-  if (ex.phase !== R_HEAD && ex.phase !== R_WAIT) return;
   const plan = ex.plan;
+  if (ex.phase === R_BODY) {
+    // The response started before the request ended: the route's clock still starts here (as Envoy's) and bounds the rest of the response.
+    if (plan !== undefined && ex.destination !== undefined && plan.timeoutMs > 0 && ex.routeTimer === undefined) ex.routeTimer = setTimeout(onRouteTimeout, plan.timeoutMs, ex);
+    return;
+  }
+  if (ex.phase !== R_HEAD && ex.phase !== R_WAIT) return;
   if (plan !== undefined) {
     // Before beginForwarding (a fault delay) the route's clock has not started: it starts there.
     if (ex.destination === undefined) return;
     mirror(ex);
     if (plan.timeoutMs > 0) {
-      // The route's timeout replaces the proxy's default, and covers every attempt.
+      // The route's timeout replaces the proxy's default, and covers every attempt and the whole response.
       if (ex.routeTimer === undefined) ex.routeTimer = setTimeout(onRouteTimeout, plan.timeoutMs, ex);
       return;
     }

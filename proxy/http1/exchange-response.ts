@@ -12,7 +12,7 @@ import type { HttpObservation } from '../telemetry/http-observation.js';
 import { BODY_ERROR, BODY_MORE, BODY_NONE, BODY_UNTIL_CLOSE } from './body-framing.js';
 import { D_TUNNEL } from './conn-state.js';
 import { abortResponse, answer, finish } from './exchange-answers.js';
-import { clearTimers, mayRetry, recordAttempt, retry, statusOutcome } from './exchange-attempts.js';
+import { clearAttemptTimers, clearTimers, mayRetry, recordAttempt, retry, statusOutcome } from './exchange-attempts.js';
 import { R_BODY, R_DONE, R_TUNNEL } from './exchange-phase.js';
 import type { Exchange } from './exchange.js';
 import { HEAD_INCOMPLETE, HEAD_TOO_LARGE } from './head-reader.js';
@@ -94,7 +94,7 @@ function onFinalHead(ex: Exchange, chunk: Buffer, bodyStart: number): void {
       return retry(ex, outcome, undefined, status);
     }
     recordAttempt(ex, outcome);
-    clearTimers(ex);
+    clearAttemptTimers(ex);
     if (ex.retriesExhausted) (ex.obs as HttpObservation).addFlag('URX', `retries exhausted: ${status} from ${ex.choice.endpointKey}`);
   }
   const obs = ex.obs as HttpObservation;

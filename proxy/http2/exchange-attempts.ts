@@ -6,8 +6,10 @@
  * of it went downstream (an HTTP/2 stream is cancelled alone, its session
  * stays); the request body is kept for the next try up to
  * MAX_RETRY_BODY_BYTES (past it: piped, no retry, no mirror). The route
- * timeout covers every try and backoff, from the end of the request (as
- * Envoy's); perTryTimeout each try.
+ * timeout covers every try and backoff, from the end of the request until
+ * the response, body and trailers, is complete (Envoy's route timeout);
+ * perTryTimeout each try until its response head (Envoy ignores a per-try
+ * timeout once the response has started downstream).
  *
  * Functions of the exchange (no closures per request); timers carry the
  * exchange as their argument.
@@ -149,9 +151,10 @@ function attempt(ex: Exchange, exclude: ClusterEndpoint | undefined): void {
 
 /**
  * The whole request went to the current try: the route's timeout starts
- * (once, like Envoy's, at the end of the request), the try's own timeout
- * too; without a route timeout the proxy's default response-head deadline
- * applies to each try (and to the only one without traffic management).
+ * (once, like Envoy's, at the end of the request, also when the response
+ * has started already), the try's own timeout too; without a route timeout
+ * the proxy's default response-head deadline applies to each try (and to
+ * the only one without traffic management).
  */
 export function requestSent(ex: Exchange): void {
   const plan = ex.plan;
@@ -159,13 +162,14 @@ export function requestSent(ex: Exchange): void {
     armResponseHead(ex);
     return;
   }
-  if (ex.failed || ex.finished || ex.downstream.headersSent) return;
+  if (ex.failed || ex.finished || ex.responseDone) return;
   if (plan.timeoutMs > 0) {
     if (ex.routeTimer === undefined) {
       ex.routeTimer = setTimeout(onRouteTimeout, plan.timeoutMs, ex);
       ex.routeTimer.unref();
     }
   } else armResponseHead(ex);
+  if (ex.downstream.headersSent) return;
   const perTry = plan.retry?.perTryTimeoutMs ?? null;
   if (perTry !== null && perTry > 0 && !ex.tryTimerArmed && ex.upstream !== undefined) {
     ex.tryTimerArmed = true;
@@ -199,7 +203,8 @@ export function attemptOutcome(ex: Exchange): AttemptOutcome | undefined {
     const flag = flags[i];
     if (flag === 'UF') return 'connect-failure';
     if (flag === 'UC' || flag === 'UPE') return 'reset';
-    if (flag === 'UT') return 'timeout';
+    // A timeout after the head (the route's, or the caller's grpc-timeout) cut a response the endpoint had begun: its head is the verdict, as Envoy counts it.
+    if (flag === 'UT') return ex.downstream.headersSent ? outcomeOfStatus(obs.statusCode) : 'timeout';
   }
   if (obs.statusCode === 0 || ex.upstream === undefined) return undefined;
   if (obs.grpcStatus >= 0) return outcomeOfStatus(httpStatusOfGrpc(obs.grpcStatus));
@@ -307,10 +312,16 @@ export function upstreamFailure(obs: HttpObservation): string | undefined {
   return undefined;
 }
 
-/** The route's timeout: the whole request, every try and backoff included. */
+/**
+ * The route's timeout: every try and backoff, and the response to its end.
+ * Before the head: the proxy's answer (504, gRPC DEADLINE_EXCEEDED). After
+ * it: failExchange cuts the response (RST_STREAM; a gRPC call whose
+ * upstream sent no trailers yet ends with DEADLINE_EXCEEDED trailers).
+ */
 function onRouteTimeout(ex: Exchange): void {
   ex.routeTimer = undefined;
-  ex.fail('UT', `route timeout of ${ex.plan?.timeoutMs ?? 0} ms exceeded`);
+  const timeoutMs = ex.plan?.timeoutMs ?? 0;
+  ex.fail('UT', ex.downstream.headersSent ? `response not complete within the route timeout of ${timeoutMs} ms` : `route timeout of ${timeoutMs} ms exceeded`);
 }
 
 /** The current try's perTryTimeout: retried like a try without a response, else the request times out. */

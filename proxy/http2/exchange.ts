@@ -15,7 +15,8 @@
  * cancelled alone, its session stays), and the request body is kept for the
  * next try up to MAX_RETRY_BODY_BYTES (past it: piped, no retry, no mirror).
  * The route timeout covers every try and backoff, from the end of the
- * request (as Envoy's); perTryTimeout each try. Inbound,
+ * request until the response (body and trailers) is complete, as Envoy's;
+ * perTryTimeout each try until its response head. Inbound,
  * `direction.rateLimits` refuses before the app (RL).
  *
  * Stream events go to module-level listeners that find their exchange on
@@ -143,7 +144,7 @@ export class Exchange {
   holdsRequest = false;
   /** This try is a retry admitted by tryStartRetry(): retryEnded() is owed when it ends. */
   holdsRetry = false;
-  /** The route's timeout (all tries), armed once the request has ended. */
+  /** The route's timeout (all tries and the whole response), armed once the request has ended. */
   routeTimer: NodeJS.Timeout | undefined = undefined;
   /** The current try's perTryTimeout. */
   tryTimer: NodeJS.Timeout | undefined = undefined;

@@ -433,6 +433,79 @@ describe('retries', () => {
   });
 });
 
+describe('route timeout over the whole response', () => {
+  /** A backend that sends its head (content-length `size`) at once, then one byte every `everyMs`. */
+  function trickle(size: number, everyMs: number): Handler {
+    return (_req, res) => {
+      res.writeHead(200, { 'content-length': String(size) });
+      res.flushHeaders();
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write('x');
+        if (++sent === size) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, everyMs);
+      res.on('close', () => clearInterval(timer));
+    };
+  }
+
+  interface Received {
+    readonly status: number;
+    readonly bodyBytes: number;
+    /** The response arrived whole (its content-length reached). */
+    readonly complete: boolean;
+    /** When the head arrived and when the response ended or was cut, ms after the request went. */
+    readonly headAtMs: number;
+    readonly endAtMs: number;
+  }
+
+  /** One GET through the proxy on a connection of its own, read to its end or to its cut. */
+  function receive(port: number): Promise<Received> {
+    return new Promise((resolve, reject) => {
+      const started = performance.now();
+      const req = http.request({ agent: false, host: '127.0.0.1', port, path: '/', headers: { host: 'reviews:9080' } }, (res) => {
+        const headAtMs = performance.now() - started;
+        let bodyBytes = 0;
+        res.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
+        res.on('error', () => {}); // 'aborted' on a cut body: the outcome is read on 'close'
+        res.on('close', () => resolve({ status: res.statusCode ?? 0, bodyBytes, complete: res.complete, headAtMs, endAtMs: performance.now() - started }));
+      });
+      req.setTimeout(10_000, () => req.destroy(new Error('request timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('cuts a response whose body trickles past the route timeout, and flags its span UT', async () => {
+    const slow = await backend(trickle(40, 25));
+    const { proxy } = await outboundProxy(reviews([slow]) + route(`    - name: api\n      destinations: [{ service: reviews }]\n      timeout: 200ms\n`));
+    const got = await receive(proxy.port);
+    // The head came at once and went down; the body was cut at the timeout, well before its 40 × 25 ms.
+    expect(got.status).toBe(200);
+    expect(got.headAtMs).toBeLessThan(150);
+    expect(got.complete).toBe(false);
+    expect(got.bodyBytes).toBeGreaterThan(0);
+    expect(got.bodyBytes).toBeLessThan(40);
+    expect(got.endAtMs).toBeGreaterThanOrEqual(195);
+    expect(got.endAtMs).toBeLessThan(900);
+    await waitUntil('the span', () => proxy.tel.spans.length === 1);
+    const span = attrs(proxy.tel.spans[0]);
+    expect(span['tracemesh.response_flags']).toBe('UT');
+    expect(span['http.response.status_code']).toBe(200);
+  });
+
+  it('leaves a trickled response that completes within the route timeout untouched', async () => {
+    const slow = await backend(trickle(8, 20));
+    const { proxy } = await outboundProxy(reviews([slow]) + route(`    - name: api\n      destinations: [{ service: reviews }]\n      timeout: 2s\n`));
+    const got = await receive(proxy.port);
+    expect(got).toMatchObject({ status: 200, bodyBytes: 8, complete: true });
+    await waitUntil('the span', () => proxy.tel.spans.length === 1);
+    expect(attrs(proxy.tel.spans[0])['tracemesh.response_flags']).toBe('-');
+  });
+});
+
 describe('destinations', () => {
   it('ejects a backend answering 500 after 3 consecutive failures, and takes it back after the ejection time', async () => {
     const bad = await backend(answer(500));

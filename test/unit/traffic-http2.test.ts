@@ -448,6 +448,92 @@ function countMirrors(proxy: RunningProxy): string[] {
   return counted;
 }
 
+describe('the route timeout over the whole response (HTTP/2, gRPC)', () => {
+  /**
+   * A backend that answers every stream's head at once, then sends `count`
+   * chunks (gRPC frames for a gRPC call) one every `everyMs`, then ends
+   * (grpc-status 0 in trailers for gRPC).
+   */
+  async function trickleBackend(count: number, everyMs: number): Promise<H2Upstream> {
+    const timers = new Set<NodeJS.Timeout>();
+    const upstream = await startH2Upstream((stream, headers) => {
+      const grpcCall = String(headers['content-type'] ?? '').startsWith('application/grpc');
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': grpcCall ? 'application/grpc' : 'application/octet-stream' }, { waitForTrailers: grpcCall });
+      if (grpcCall) stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (stream.closed || stream.destroyed) return;
+        stream.write(grpcCall ? grpcFrame({ text: `part ${sent}` }) : 'x');
+        if (++sent === count) {
+          clearInterval(timer);
+          timers.delete(timer);
+          stream.end();
+        }
+      }, everyMs);
+      timers.add(timer);
+      stream.once('close', () => {
+        clearInterval(timer);
+        timers.delete(timer);
+      });
+    });
+    cleanups.push(() => upstream.close());
+    cleanups.push(() => {
+      for (const timer of timers) clearInterval(timer);
+    });
+    return upstream;
+  }
+
+  function trickleConfig(upstream: H2Upstream, timeout: string): MeshConfig {
+    return meshConfig(`${serviceYaml('echo', ECHO_PORT, [upstream.port])}
+---
+${echoRoute(`    - name: bounded
+      destinations: [{ service: echo }]
+      timeout: ${timeout}`)}`);
+  }
+
+  it('resets a plain HTTP/2 response whose body trickles past the route timeout, and flags its span UT', async () => {
+    const upstream = await trickleBackend(40, 25);
+    const { proxy } = await outboundProxy(trickleConfig(upstream, '200ms'));
+    const started = performance.now();
+    const got = await plainEchoCall(proxy);
+    expect(got.headers?.[':status']).toBe(200);
+    expect(got.rstCode).toBe(2); // NGHTTP2_INTERNAL_ERROR: the client knows the body is not whole
+    expect(got.body.length).toBeGreaterThan(0);
+    expect(got.body.length).toBeLessThan(40);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(195);
+    const [span] = await proxy.spansAfter(0, 1);
+    expect(span?.attributes['tracemesh.response_flags']).toBe('UT');
+    expect(span?.attributes['http.response.status_code']).toBe(200);
+  });
+
+  it('ends a gRPC stream cut by the route timeout with DEADLINE_EXCEEDED, after the messages sent in time', async () => {
+    const upstream = await trickleBackend(40, 25);
+    const { proxy, client } = await outboundProxy(trickleConfig(upstream, '200ms'));
+    const result = await client.serverStream({ text: 'x' });
+    expect(result.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(result.value?.length).toBeGreaterThan(0);
+    expect(result.value?.length).toBeLessThan(40);
+    const [span] = await proxy.spansAfter(0, 1);
+    expect(span?.attributes['tracemesh.response_flags']).toBe('UT');
+    expect(span?.attributes['rpc.grpc.status_code']).toBe(grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  it('leaves responses that complete within the route timeout untouched', async () => {
+    const upstream = await trickleBackend(5, 20);
+    const { proxy, client } = await outboundProxy(trickleConfig(upstream, '2s'));
+    const result = await client.serverStream({ text: 'x' });
+    expect(result.status.code).toBe(grpc.status.OK);
+    expect(result.value).toHaveLength(5);
+    const plain = await plainEchoCall(proxy);
+    expect(plain.headers?.[':status']).toBe(200);
+    expect(plain.rstCode).toBe(0);
+    expect(plain.body.toString()).toBe('xxxxx');
+    const spans = await proxy.spansAfter(0, 2);
+    expect(spans.map((s) => s.attributes['tracemesh.response_flags'])).toEqual(['-', '-']);
+  });
+});
+
 describe('route rules on plain HTTP/2', () => {
   /** A plain h2 backend that answers 200 with what it received, or `status` for the n-th request. */
   async function h2Backend(statusOf: (n: number) => number = () => 200): Promise<{ upstream: H2Upstream; bodies: number[] }> {
