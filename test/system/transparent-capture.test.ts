@@ -17,7 +17,7 @@
  * the proxy connects to the captured destination (the pod's own address at
  * that port) from the client's address, so the app's peer is the calling pod
  * over HTTP/1, gRPC and TCP alike (a peer-reporting app in pod c shows it),
- * and the demo apps there listen on every address (listen-all-addresses.mjs).
+ * and the demo apps there listen on every address (`--host ::`).
  *
  * The CLI and the demo apps are compiled from the sources into a temp dir
  * (what `npm run build` ships, without touching dist/); uid 1337 reads it
@@ -28,7 +28,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiSpan } from '../../collector/api/span-json.js';
@@ -289,15 +289,15 @@ class CaptureScene {
     await this.iptables('c', ['--exclude-inbound-ports', String(EXCLUDED_INBOUND_PORT)]);
 
     const collectorUrl = `http://${this.infra.ipv4}:${OTLP_PORT}`;
-    const appArgs = ['--collector', collectorUrl, '--export-delay-ms', '100'];
     // TPROXY: the proxy connects to the app at the pod's own address, so the app must listen there.
-    const preload = this.mode === 'tproxy' ? ['--import', pathToFileURL(path.join(FIXTURES, 'listen-all-addresses.mjs')).href] : [];
+    const listenArgs = this.mode === 'tproxy' ? ['--host', '::'] : [];
+    const appArgs = [...listenArgs, '--collector', collectorUrl, '--export-delay-ms', '100'];
     const apps = [
-      n.spawn('c', { command: NODE, args: [...preload, app('ratings'), '--port', String(RATINGS_PORT), ...appArgs], label: 'c:ratings' }),
-      n.spawn('c', { command: NODE, args: [...preload, app('inventory'), '--port', String(INVENTORY_PORT), ...appArgs], label: 'c:inventory' }),
+      n.spawn('c', { command: NODE, args: [app('ratings'), '--port', String(RATINGS_PORT), ...appArgs], label: 'c:ratings' }),
+      n.spawn('c', { command: NODE, args: [app('inventory'), '--port', String(INVENTORY_PORT), ...appArgs], label: 'c:inventory' }),
       n.spawn('b', {
         command: NODE,
-        args: [...preload, app('web'), '--port', String(WEB_PORT), '--ratings', `c:${RATINGS_PORT}`, '--inventory', `c:${INVENTORY_PORT}`, ...appArgs],
+        args: [app('web'), '--port', String(WEB_PORT), '--ratings', `c:${RATINGS_PORT}`, '--inventory', `c:${INVENTORY_PORT}`, ...appArgs],
         label: 'b:web',
       }),
       n.spawn('c', {

@@ -11,6 +11,7 @@
  */
 import { loadHttp } from '../instrument.js';
 import type { DemoInstrumentation } from '../instrument.js';
+import { DEFAULT_HOST } from './config.js';
 import type { PeerAddress, ProxyAddress } from './config.js';
 import { HttpJsonClient } from './http-json-client.js';
 import { serveJsonApp } from './json-server.js';
@@ -19,7 +20,10 @@ import { isMainModule, runDemoApp } from './lifecycle.js';
 import type { RunningApp } from './lifecycle.js';
 
 export interface CatalogOptions {
+  /** Listen port; 0 = any free port. */
   port: number;
+  /** Listen address; default 127.0.0.1 (DEFAULT_HOST). */
+  host?: string;
   reviews: PeerAddress;
   proxy?: ProxyAddress | undefined;
   instrumentation?: DemoInstrumentation;
@@ -49,11 +53,11 @@ export async function start(options: CatalogOptions): Promise<RunningApp> {
     const details: ProductDetails = { productId, title: productTitle(productId), reviews: answer.body };
     return { status: 200, body: details };
   };
-  return serveJsonApp(http, options.port, { prefix: '/products', handle }, () => reviews.close(), options.instrumentation);
+  return serveJsonApp(http, { host: options.host ?? DEFAULT_HOST, port: options.port }, { prefix: '/products', handle }, () => reviews.close(), options.instrumentation);
 }
 
 if (isMainModule(import.meta.url)) {
   await runDemoApp('catalog', (config, instrumentation) =>
-    start({ port: config.port, reviews: config.reviews, proxy: config.proxy, instrumentation }),
+    start({ host: config.host, port: config.port, reviews: config.reviews, proxy: config.proxy, instrumentation }),
   );
 }

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { isTracemeshError } from '../../lib/errors.js';
 import type { ErrorCode } from '../../lib/errors.js';
-import { DEFAULT_COLLECTOR_URL, DEFAULT_EXPORT_DELAY_MS, parseDemoConfig, parsePeerAddress, parseProxyUrl } from './config.js';
+import {
+  DEFAULT_COLLECTOR_URL,
+  DEFAULT_EXPORT_DELAY_MS,
+  formatListenAddress,
+  parseDemoConfig,
+  parseListenHost,
+  parsePeerAddress,
+  parseProxyUrl,
+} from './config.js';
 import type { DemoAppName } from './config.js';
 
 function failure(app: DemoAppName, argv: string[], env: NodeJS.ProcessEnv = {}): { code: ErrorCode | undefined; message: string } {
@@ -19,6 +27,7 @@ describe('parseDemoConfig', () => {
     expect(config).toEqual({
       app: 'web',
       serviceName: 'web',
+      host: '127.0.0.1',
       port: 9080,
       collectorUrl: DEFAULT_COLLECTOR_URL,
       exportDelayMs: DEFAULT_EXPORT_DELAY_MS,
@@ -56,6 +65,13 @@ describe('parseDemoConfig', () => {
     expect(config.exportDelayMs).toBe(50);
   });
 
+  it('reads the listen address from --host, then DEMO_HOST', () => {
+    expect(parseDemoConfig('ratings', ['--host', '::'], { DEMO_HOST: '0.0.0.0' }).host).toBe('::');
+    expect(parseDemoConfig('inventory', [], { DEMO_HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(parseDemoConfig('web', ['--host', '[fd00::2]'], {}).host).toBe('fd00::2');
+    expect(parseDemoConfig('reviews', [], { DEMO_HOST: '' }).host).toBe('127.0.0.1');
+  });
+
   it('prefers DEMO_* env vars over the OTel ones', () => {
     const config = parseDemoConfig('ratings', [], {
       DEMO_SERVICE_NAME: 'ratings-v2',
@@ -86,6 +102,11 @@ describe('parseDemoConfig', () => {
     expect(failure('web', ['--collector', 'nope']).message).toContain('--collector');
     expect(failure('web', ['--export-delay-ms', '0']).message).toContain('--export-delay-ms');
     expect(failure('web', ['--service-name', 'a b']).message).toContain('--service-name');
+    expect(failure('web', ['--host', 'localhost'])).toEqual({
+      code: 'TM_ERR_CLI_BAD_VALUE',
+      message: "--host: 'localhost' is not an IP address to listen on (e.g. 127.0.0.1, :: or 0.0.0.0)",
+    });
+    expect(failure('catalog', [], { DEMO_HOST: '10.0.0.256' }).message).toContain('DEMO_HOST');
   });
 
   it('rejects unknown flags and positionals with CLI codes', () => {
@@ -112,6 +133,22 @@ describe('parsePeerAddress and parseProxyUrl', () => {
   it('reject what would break a CONNECT line', () => {
     for (const text of [':7070', 'ratings:', 'rat ings:1', 'ratings:1\r\nX: y', 'ratings:99999', '-bad:1']) {
       expect(() => parsePeerAddress(text, 'x'), text).toThrow(/x: /);
+    }
+  });
+});
+
+describe('parseListenHost and formatListenAddress', () => {
+  it('take IPv4 and IPv6 addresses, IPv6 with or without brackets', () => {
+    expect(parseListenHost('10.1.2.3', 'x')).toBe('10.1.2.3');
+    expect(parseListenHost('::', 'x')).toBe('::');
+    expect(parseListenHost('[::1]', 'x')).toBe('::1');
+    expect(formatListenAddress({ host: '0.0.0.0', port: 9080 })).toBe('0.0.0.0:9080');
+    expect(formatListenAddress({ host: '::', port: 50051 })).toBe('[::]:50051');
+  });
+
+  it('reject names, ports, zone indexes and junk, naming the source', () => {
+    for (const text of ['', 'web', '127.0.0.1:80', '[::1]:80', '::1]', '[::1', 'fe80::1%eth0', '1.2.3', ' ::', '::\n', 'a'.repeat(5000)]) {
+      expect(() => parseListenHost(text, 'DEMO_HOST'), JSON.stringify(text)).toThrow(/^DEMO_HOST: '.{0,80}' is not an IP address to listen on/s);
     }
   });
 });

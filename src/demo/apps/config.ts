@@ -4,6 +4,7 @@
  * where it came from (`--port` or `DEMO_PORT`), so a wrong env var in a
  * compose file is as easy to find as a wrong flag.
  */
+import { isIP, isIPv6 } from 'node:net';
 import { parseArgs } from 'node:util';
 import { TracemeshError, errorMessage } from '../../lib/errors.js';
 
@@ -22,11 +23,23 @@ export interface ProxyAddress {
   readonly url: string;
 }
 
+/** Where an app listens: an IP address (`127.0.0.1`, `::` for every address) and a port. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
 export interface DemoAppConfig {
   readonly app: DemoAppName;
   /** service.name of the app's spans. */
   readonly serviceName: string;
-  /** Listen port on 127.0.0.1; 0 picks a free one (the ready line says which). */
+  /**
+   * Listen address, 127.0.0.1 by default. Under TPROXY capture the proxy
+   * connects to the app at the pod's own address, so there it must be that
+   * address or `::`/`0.0.0.0` (as Istio requires since 1.10).
+   */
+  readonly host: string;
+  /** Listen port; 0 picks a free one (the ready line says which). */
   readonly port: number;
   /** OTLP gRPC endpoint of the collector, as an origin (gRPC takes no path). */
   readonly collectorUrl: string;
@@ -49,6 +62,7 @@ export interface DemoAppConfig {
 }
 
 export const DEFAULT_PORTS: Readonly<Record<DemoAppName, number>> = { web: 9080, catalog: 9081, reviews: 9082, ratings: 50051, inventory: 7070 };
+export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_VERSION = 'v1';
 export const DEFAULT_COLLECTOR_URL = 'http://127.0.0.1:4317';
 export const DEFAULT_EXPORT_DELAY_MS = 500;
@@ -56,6 +70,7 @@ const MAX_EXPORT_DELAY_MS = 600_000;
 
 /** Each setting: its flag and the env vars that stand in for it, in order of preference. */
 const SETTINGS = {
+  host: { flag: 'host', env: ['DEMO_HOST'] },
   port: { flag: 'port', env: ['DEMO_PORT'] },
   serviceName: { flag: 'service-name', env: ['DEMO_SERVICE_NAME', 'OTEL_SERVICE_NAME'] },
   collector: { flag: 'collector', env: ['DEMO_COLLECTOR', 'OTEL_EXPORTER_OTLP_ENDPOINT'] },
@@ -76,7 +91,8 @@ export function demoUsage(app: DemoAppName): string {
   return [
     `usage: node dist/src/demo/apps/${app}.js [flags]`,
     '',
-    `  --port N               listen port on 127.0.0.1 (DEMO_PORT; default ${DEFAULT_PORTS[app]}; 0 = any free port)`,
+    `  --host ADDR            listen address, an IP; :: or 0.0.0.0 for every address (DEMO_HOST; default ${DEFAULT_HOST})`,
+    `  --port N               listen port (DEMO_PORT; default ${DEFAULT_PORTS[app]}; 0 = any free port)`,
     `  --service-name NAME    service.name of the spans (DEMO_SERVICE_NAME, OTEL_SERVICE_NAME; default ${app === 'reviews' ? 'reviews-VERSION' : app})`,
     `  --collector URL        OTLP gRPC endpoint (DEMO_COLLECTOR, OTEL_EXPORTER_OTLP_ENDPOINT; default ${DEFAULT_COLLECTOR_URL})`,
     `  --export-delay-ms N    span batch delay (OTEL_BSP_SCHEDULE_DELAY; default ${DEFAULT_EXPORT_DELAY_MS})`,
@@ -114,6 +130,7 @@ export function parseDemoConfig(app: DemoAppName, argv: readonly string[], env: 
     return undefined;
   };
 
+  const host = lookup('host');
   const port = lookup('port');
   const serviceName = lookup('serviceName');
   const collector = lookup('collector');
@@ -130,6 +147,7 @@ export function parseDemoConfig(app: DemoAppName, argv: readonly string[], env: 
     app,
     serviceName:
       serviceName === undefined ? (app === 'reviews' ? `reviews-${version}` : app) : parseServiceName(serviceName.text, serviceName.source),
+    host: host === undefined ? DEFAULT_HOST : parseListenHost(host.text, host.source),
     port: port === undefined ? DEFAULT_PORTS[app] : parsePort(port.text, port.source),
     collectorUrl: collector === undefined ? DEFAULT_COLLECTOR_URL : parseHttpUrl(collector.text, collector.source).origin,
     exportDelayMs:
@@ -153,6 +171,20 @@ function bad(source: string, text: string, expected: string): TracemeshError {
 function parsePort(text: string, source: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw bad(source, text, 'a port (0-65535)');
   return Number(text);
+}
+
+/** An IPv4 or IPv6 address, brackets optional (`[::]`); no names (a listen address is not looked up) and no zone index. */
+export function parseListenHost(text: string, source: string): string {
+  const host = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  if (host.length > 45 || isIP(host) === 0 || host.includes('%')) {
+    throw bad(source, text.slice(0, 80), 'an IP address to listen on (e.g. 127.0.0.1, :: or 0.0.0.0)');
+  }
+  return host;
+}
+
+/** `host:port` as a listen target or a ready line names it: IPv6 in brackets (`[::]:9080`). */
+export function formatListenAddress(address: ListenAddress): string {
+  return isIPv6(address.host) ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
 function parseWholeNumber(text: string, source: string, min: number, max: number): number {

@@ -14,12 +14,15 @@ import type { Context, Tracer } from '@opentelemetry/api';
 import type { DemoInstrumentation } from '../instrument.js';
 import { ATTR_PRODUCT_ID, ATTR_STOCK_UNITS, stockFor } from './catalog.js';
 import { LineSplitter, MAX_LINE_BYTES, formatErrorAnswer, formatStockAnswer, parseInventoryRequest } from './inventory-protocol.js';
+import { DEFAULT_HOST } from './config.js';
 import { isMainModule, runDemoApp } from './lifecycle.js';
 import type { RunningApp } from './lifecycle.js';
 
 export interface InventoryOptions {
-  /** Listen port on 127.0.0.1; 0 = any free port. */
+  /** Listen port; 0 = any free port. */
   port: number;
+  /** Listen address; default 127.0.0.1 (DEFAULT_HOST). */
+  host?: string;
   /** Flushed and stopped by stop(); omit when running in-process without tracing. */
   instrumentation?: DemoInstrumentation;
 }
@@ -100,7 +103,7 @@ export async function start(options: InventoryOptions): Promise<RunningApp> {
   server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, '127.0.0.1', () => {
+    server.listen(options.port, options.host ?? DEFAULT_HOST, () => {
       server.off('error', reject);
       resolve();
     });
@@ -123,5 +126,5 @@ export async function start(options: InventoryOptions): Promise<RunningApp> {
 }
 
 if (isMainModule(import.meta.url)) {
-  await runDemoApp('inventory', (config, instrumentation) => start({ port: config.port, instrumentation }));
+  await runDemoApp('inventory', (config, instrumentation) => start({ host: config.host, port: config.port, instrumentation }));
 }

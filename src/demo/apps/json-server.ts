@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { errorMessage } from '../../lib/errors.js';
 import type { DemoInstrumentation, loadHttp } from '../instrument.js';
 import { ATTR_PRODUCT_ID, isProductId } from './catalog.js';
+import type { ListenAddress } from './config.js';
 import type { RunningApp } from './lifecycle.js';
 
 type Http = ReturnType<typeof loadHttp>;
@@ -73,7 +74,7 @@ async function answer(route: JsonRoute, req: IncomingMessage, res: ServerRespons
   sendJson(res, reply.status, reply.body);
 }
 
-export async function startJsonServer(http: Http, port: number, route: JsonRoute): Promise<JsonServer> {
+export async function startJsonServer(http: Http, listen: ListenAddress, route: JsonRoute): Promise<JsonServer> {
   const server = http.createServer(SERVER_LIMITS, (req, res) => {
     answer(route, req, res).catch((err: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: errorMessage(err) });
@@ -88,7 +89,7 @@ export async function startJsonServer(http: Http, port: number, route: JsonRoute
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
+    server.listen(listen.port, listen.host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -96,7 +97,7 @@ export async function startJsonServer(http: Http, port: number, route: JsonRoute
   const address = server.address();
   let closed: Promise<void> | undefined;
   return {
-    port: typeof address === 'object' && address !== null ? address.port : port,
+    port: typeof address === 'object' && address !== null ? address.port : listen.port,
     close(): Promise<void> {
       closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -108,20 +109,20 @@ export async function startJsonServer(http: Http, port: number, route: JsonRoute
 }
 
 /**
- * A JSON demo app: `route` served on `port`. `closeClients` closes what the
+ * A JSON demo app: `route` served at `listen`. `closeClients` closes what the
  * app calls (its peer clients) when the server cannot start, or on stop()
  * once the server has closed; stop() then flushes and stops `instrumentation`.
  */
 export async function serveJsonApp(
   http: Http,
-  port: number,
+  listen: ListenAddress,
   route: JsonRoute,
   closeClients: () => void,
   instrumentation: DemoInstrumentation | undefined,
 ): Promise<RunningApp> {
   let server: JsonServer;
   try {
-    server = await startJsonServer(http, port, route);
+    server = await startJsonServer(http, listen, route);
   } catch (err) {
     closeClients();
     throw err;

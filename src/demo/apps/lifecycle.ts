@@ -9,11 +9,11 @@ import { pathToFileURL } from 'node:url';
 import { errorMessage, isTracemeshError } from '../../lib/errors.js';
 import { startInstrumentation } from '../instrument.js';
 import type { DemoInstrumentation } from '../instrument.js';
-import { demoUsage, parseDemoConfig } from './config.js';
-import type { DemoAppConfig, DemoAppName } from './config.js';
+import { demoUsage, formatListenAddress, parseDemoConfig } from './config.js';
+import type { DemoAppConfig, DemoAppName, ListenAddress } from './config.js';
 
 export interface RunningApp {
-  /** The port it listens on (127.0.0.1), resolved when started with port 0. */
+  /** The port it listens on (at the host it was given), resolved when started with port 0. */
   readonly port: number;
   /** Closes listeners and connections, then flushes and stops the app's instrumentation if it was given one. Safe twice. */
   stop(): Promise<void>;
@@ -22,15 +22,16 @@ export interface RunningApp {
 /** Starts an app from the parsed config; `instrumentation` is handed to the app so its stop() flushes. */
 export type StartFromConfig = (config: DemoAppConfig, instrumentation: DemoInstrumentation) => Promise<RunningApp>;
 
-/** The line a parent process waits for; the port is the real one even with --port 0. */
-export function readyLine(app: DemoAppName, port: number): string {
-  return `tracemesh-demo ${app} listening on 127.0.0.1:${port}\n`;
+/** The line a parent process waits for: `tracemesh-demo web listening on 127.0.0.1:9080` (`[::]:9080` for IPv6); the port is the real one even with --port 0. */
+export function readyLine(app: DemoAppName, listen: ListenAddress): string {
+  return `tracemesh-demo ${app} listening on ${formatListenAddress(listen)}\n`;
 }
 
-/** Parses a ready line; undefined for any other line. */
-export function parseReadyLine(line: string): { app: string; port: number } | undefined {
-  const match = /^tracemesh-demo (\S+) listening on 127\.0\.0\.1:(\d{1,5})$/.exec(line.trim());
-  return match === null ? undefined : { app: match[1] ?? '', port: Number(match[2]) };
+/** Parses a ready line; undefined for any other line. The host comes without IPv6 brackets. */
+export function parseReadyLine(line: string): { app: string; host: string; port: number } | undefined {
+  const match = /^tracemesh-demo (\S+) listening on (\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d{1,5})$/.exec(line.trim());
+  if (match === null) return undefined;
+  return { app: match[1] ?? '', host: (match[2] ?? '').replace(/^\[(.*)\]$/, '$1'), port: Number(match[3]) };
 }
 
 /** True when the module at `moduleUrl` is the script node was started with. */
@@ -80,7 +81,7 @@ export async function runDemoApp(app: DemoAppName, start: StartFromConfig): Prom
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
-    process.stdout.write(readyLine(app, running.port));
+    process.stdout.write(readyLine(app, { host: config.host, port: running.port }));
   });
   const deadline = setTimeout(() => {
     process.stderr.write(`tracemesh-demo ${app}: stop took longer than ${STOP_DEADLINE_MS} ms after ${signal}; exiting\n`);

@@ -12,6 +12,7 @@ import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc
 import { loadGrpc } from '../instrument.js';
 import type { DemoInstrumentation } from '../instrument.js';
 import { ATTR_PRODUCT_ID, ratingFor } from './catalog.js';
+import { DEFAULT_HOST, formatListenAddress } from './config.js';
 import { NO_FAULT_SOURCE, delayFor, faultSource, shouldFail } from './faults.js';
 import type { FaultSource } from './faults.js';
 import { isMainModule, runDemoApp } from './lifecycle.js';
@@ -20,8 +21,10 @@ import { MAX_RATINGS_MESSAGE_BYTES, RATINGS_SERVICE } from './ratings-service.js
 import type { Decoded, GetRatingRequest, Rating, WatchRatingsRequest } from './ratings-service.js';
 
 export interface RatingsOptions {
-  /** Listen port on 127.0.0.1; 0 = any free port. */
+  /** Listen port; 0 = any free port. */
   port: number;
+  /** Listen address; default 127.0.0.1 (DEFAULT_HOST). */
+  host?: string;
   /** Faults GetRating plays (delay, then UNAVAILABLE at the error rate); the demo's scenario slows ratings down this way. */
   faults?: FaultSource;
   /** Flushed and stopped by stop(); omit when running in-process without tracing. */
@@ -84,7 +87,8 @@ export async function start(options: RatingsOptions): Promise<RunningApp> {
   });
   server.addService(RATINGS_SERVICE, { GetRating: getRating, WatchRatings: watchRatings });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
+    const target = formatListenAddress({ host: options.host ?? DEFAULT_HOST, port: options.port });
+    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
       if (err === null) {
         resolve(boundPort);
         return;
@@ -121,6 +125,6 @@ export async function start(options: RatingsOptions): Promise<RunningApp> {
 
 if (isMainModule(import.meta.url)) {
   await runDemoApp('ratings', (config, instrumentation) =>
-    start({ port: config.port, faults: faultSource(config.faultFile, 'ratings'), instrumentation }),
+    start({ host: config.host, port: config.port, faults: faultSource(config.faultFile, 'ratings'), instrumentation }),
   );
 }

@@ -16,6 +16,7 @@ import { trace } from '@opentelemetry/api';
 import { errorMessage } from '../../lib/errors.js';
 import { loadGrpc, loadHttp } from '../instrument.js';
 import type { DemoInstrumentation } from '../instrument.js';
+import { DEFAULT_HOST } from './config.js';
 import type { PeerAddress, ProxyAddress } from './config.js';
 import { NO_FAULT_SOURCE, delayFor, faultSource, shouldFail } from './faults.js';
 import type { FaultSource } from './faults.js';
@@ -26,7 +27,10 @@ import type { RunningApp } from './lifecycle.js';
 import { RatingsClient } from './ratings-client.js';
 
 export interface ReviewsOptions {
+  /** Listen port; 0 = any free port. */
   port: number;
+  /** Listen address; default 127.0.0.1 (DEFAULT_HOST). */
+  host?: string;
   /** v1, v2, v3 ...: in every answer and on the spans. */
   version: string;
   ratings: PeerAddress;
@@ -78,12 +82,13 @@ export async function start(options: ReviewsOptions): Promise<RunningApp> {
     ratings.close();
     faults.close();
   };
-  return serveJsonApp(loadHttp(), options.port, { prefix: '/reviews', handle }, closeClients, options.instrumentation);
+  return serveJsonApp(loadHttp(), { host: options.host ?? DEFAULT_HOST, port: options.port }, { prefix: '/reviews', handle }, closeClients, options.instrumentation);
 }
 
 if (isMainModule(import.meta.url)) {
   await runDemoApp('reviews', (config, instrumentation) =>
     start({
+      host: config.host,
       port: config.port,
       version: config.version,
       ratings: config.ratings,

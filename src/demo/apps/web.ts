@@ -14,6 +14,7 @@ import { trace } from '@opentelemetry/api';
 import { TracemeshError, errorMessage } from '../../lib/errors.js';
 import { loadGrpc, loadHttp } from '../instrument.js';
 import type { DemoInstrumentation } from '../instrument.js';
+import { DEFAULT_HOST } from './config.js';
 import type { PeerAddress, ProxyAddress } from './config.js';
 import { HttpJsonClient } from './http-json-client.js';
 import { serveJsonApp, type JsonReply, type JsonRoute } from './json-server.js';
@@ -23,8 +24,10 @@ import type { RunningApp } from './lifecycle.js';
 import { RatingsClient } from './ratings-client.js';
 
 export interface WebOptions {
-  /** Listen port on 127.0.0.1; 0 = any free port. */
+  /** Listen port; 0 = any free port. */
   port: number;
+  /** Listen address; default 127.0.0.1 (DEFAULT_HOST). */
+  host?: string;
   /** Where ratings (gRPC) and inventory (TCP) listen, as this app names them. */
   ratings: PeerAddress;
   inventory: PeerAddress;
@@ -130,11 +133,11 @@ export async function start(options: WebOptions): Promise<RunningApp> {
     { target: options.inventory, proxy: options.proxy, timeoutMs: PEER_TIMEOUT_MS },
     trace.getTracer('tracemesh-demo-web'),
   );
-  return serveJsonApp(http, options.port, new ProductRoute(source, inventory), () => source.close(), options.instrumentation);
+  return serveJsonApp(http, { host: options.host ?? DEFAULT_HOST, port: options.port }, new ProductRoute(source, inventory), () => source.close(), options.instrumentation);
 }
 
 if (isMainModule(import.meta.url)) {
   await runDemoApp('web', (config, instrumentation) =>
-    start({ port: config.port, ratings: config.ratings, inventory: config.inventory, catalog: config.catalog, proxy: config.proxy, instrumentation }),
+    start({ host: config.host, port: config.port, ratings: config.ratings, inventory: config.inventory, catalog: config.catalog, proxy: config.proxy, instrumentation }),
   );
 }
