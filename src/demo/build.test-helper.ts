@@ -1,5 +1,5 @@
 /**
- * For tests: compile the CLI and the demo apps from the sources into a temp
+ * For tests (unit and system): compile the CLI and the demo apps from the sources into a temp
  * dir, the way `npm run build` would (plus the collector's DDL, the native
  * addon's build dir, examples/ and node_modules as symlinks), so `node
  * <dir>/src/cli/main.js demo` runs exactly today's code without touching dist/.
@@ -19,11 +19,13 @@ const ROOTS = [
   'src/demo/apps/reviews.ts',
   'src/demo/apps/ratings.ts',
   'src/demo/apps/inventory.ts',
+  // Loaded on its own by the TPROXY relay fixture (test/system/fixtures/tproxy-relay.mjs).
+  'proxy/capture/transparent-connect.ts',
 ];
 
 /** Returns the build dir; the caller removes it. Emits despite type errors elsewhere in the tree (as tsc does), fails only when nothing was emitted. */
-export function compileTracemesh(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-demo-build-'));
+export function compileTracemesh(prefix = 'tracemesh-demo-build-'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
   const configPath = path.join(REPO, 'tsconfig.json');
   const config = ts.readConfigFile(configPath, ts.sys.readFile);
   const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, REPO, undefined, configPath);

@@ -8,16 +8,16 @@
  * The collector runs as `tracemesh collector` compiled from the sources into a temp dir (what
  * `npm run build` ships, without touching dist/): it has to run inside the infra pod.
  */
-import { chmodSync, cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson } from '../support/collector-harness.js';
 import { createMeshNetwork } from '../../src/netns/mesh-network.js';
 import type { MeshNetwork, Pod } from '../../src/netns/mesh-network.js';
 import { assertRoot } from '../../src/netns/root-check.js';
+import { compileTracemesh } from '../../src/demo/build.test-helper.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const NODE = process.execPath;
@@ -36,22 +36,8 @@ let infra: Pod;
 let apiUrl = '';
 
 function compileCli(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-collector-netns-'));
+  const dir = compileTracemesh('tracemesh-collector-netns-');
   tempDirs.add(dir);
-  const configPath = path.join(REPO, 'tsconfig.json');
-  const config = ts.readConfigFile(configPath, ts.sys.readFile);
-  const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, REPO, undefined, configPath);
-  const program = ts.createProgram([path.join(REPO, 'src/cli/main.ts')], { ...parsed.options, outDir: dir, rootDir: REPO, noEmit: false, sourceMap: false, incremental: false });
-  const result = program.emit();
-  if (result.emitSkipped) {
-    const host = { getCanonicalFileName: (f: string) => f, getCurrentDirectory: () => REPO, getNewLine: () => '\n' };
-    throw new Error(`compiling tracemesh failed:\n${ts.formatDiagnostics(result.diagnostics, host)}`);
-  }
-  // What `npm run build` copies besides the JavaScript: the collector's DDL.
-  cpSync(path.join(REPO, 'collector/storage/sql'), path.join(dir, 'collector/storage/sql'), { recursive: true });
-  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
-  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  chmodSync(dir, 0o755);
   return dir;
 }
 

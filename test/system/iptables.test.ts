@@ -8,15 +8,12 @@
  * same JavaScript `npm run build` ships, without touching dist/).
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileTracemesh } from '../../src/demo/build.test-helper.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
 const TAG = `tmipt${process.pid}`;
 const PROXY_UID = 1337;
@@ -53,25 +50,7 @@ function sh(command: string, args: string[]): string {
 const inNs = (ns: string, argv: string[]): string => sh('ip', ['netns', 'exec', ns, ...argv]);
 
 function compileCli(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-iptables-cli-'));
-  const configPath = path.join(REPO, 'tsconfig.json');
-  const config = ts.readConfigFile(configPath, ts.sys.readFile);
-  const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, REPO, undefined, configPath);
-  const program = ts.createProgram([path.join(REPO, 'src/cli/main.ts')], {
-    ...parsed.options,
-    outDir: dir,
-    rootDir: REPO,
-    noEmit: false,
-    sourceMap: false,
-    incremental: false,
-  });
-  const result = program.emit();
-  if (result.emitSkipped) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`compiling the CLI failed: ${ts.formatDiagnostics(result.diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => REPO, getNewLine: () => '\n' })}`);
-  }
-  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
-  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  const dir = compileTracemesh('tracemesh-iptables-cli-');
   return dir;
 }
 

@@ -10,17 +10,16 @@
  * exemptions in mangle and nat), a connect that gets no answer ends with the connector's timeout,
  * and without CAP_NET_ADMIN the error says what is missing. `--cleanup` leaves the pod as it was.
  */
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMeshNetwork } from '../../src/netns/mesh-network.js';
 import type { MeshNetwork, Pod } from '../../src/netns/mesh-network.js';
 import type { PodProcess } from '../../src/netns/pod-process.js';
 import { PROXY_USER } from '../../src/netns/process-user.js';
 import { assertRoot } from '../../src/netns/root-check.js';
+import { compileTracemesh } from '../../src/demo/build.test-helper.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = path.join(REPO, 'test/system/fixtures');
@@ -43,26 +42,7 @@ process.once('exit', () => {
 
 /** The CLI and the capture modules, compiled from the sources into a temp dir uid 1337 can read. */
 function compile(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-tproxy-source-'));
-  const configPath = path.join(REPO, 'tsconfig.json');
-  const config = ts.readConfigFile(configPath, ts.sys.readFile);
-  const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, REPO, undefined, configPath);
-  const roots = ['src/cli/main.ts', 'proxy/capture/transparent-connect.ts'];
-  const program = ts.createProgram(
-    roots.map((file) => path.join(REPO, file)),
-    { ...parsed.options, outDir: dir, rootDir: REPO, noEmit: false, sourceMap: false, incremental: false },
-  );
-  const result = program.emit();
-  if (result.emitSkipped) {
-    rmSync(dir, { recursive: true, force: true });
-    const host = { getCanonicalFileName: (f: string) => f, getCurrentDirectory: () => REPO, getNewLine: () => '\n' };
-    throw new Error(`compiling tracemesh failed:\n${ts.formatDiagnostics(result.diagnostics, host)}`);
-  }
-  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
-  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  // The capture addon is found under the package root (the nearest package.json): this dir.
-  symlinkSync(path.join(REPO, 'build'), path.join(dir, 'build'), 'dir');
-  chmodSync(dir, 0o755);
+  const dir = compileTracemesh('tracemesh-tproxy-source-');
   return dir;
 }
 

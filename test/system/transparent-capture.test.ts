@@ -25,11 +25,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiSpan } from '../../collector/api/span-json.js';
 import { ratingFor, stockFor } from '../../src/demo/apps/catalog.js';
@@ -40,6 +39,7 @@ import type { PodProcess } from '../../src/netns/pod-process.js';
 import { PROXY_USER } from '../../src/netns/process-user.js';
 import { assertRoot } from '../../src/netns/root-check.js';
 import { GRPC_METHOD_SPAN } from '../support/demo-processes.js';
+import { compileTracemesh } from '../../src/demo/build.test-helper.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = path.join(REPO, 'test/system/fixtures');
@@ -82,30 +82,9 @@ process.once('exit', () => {
 const cli = (): string => path.join(buildDir, 'src/cli/main.js');
 const app = (name: string): string => path.join(buildDir, 'src/demo/apps', `${name}.js`);
 
-function compileTracemesh(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tracemesh-capture-build-'));
+function compileForCapture(): string {
+  const dir = compileTracemesh('tracemesh-capture-build-');
   tempDirs.add(dir);
-  const configPath = path.join(REPO, 'tsconfig.json');
-  const config = ts.readConfigFile(configPath, ts.sys.readFile);
-  const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, REPO, undefined, configPath);
-  const roots = ['src/cli/main.ts', 'src/config/load-worker.ts', 'src/demo/apps/web.ts', 'src/demo/apps/ratings.ts', 'src/demo/apps/inventory.ts'];
-  const program = ts.createProgram(
-    roots.map((file) => path.join(REPO, file)),
-    { ...parsed.options, outDir: dir, rootDir: REPO, noEmit: false, sourceMap: false, incremental: false },
-  );
-  const result = program.emit();
-  if (result.emitSkipped) {
-    rmSync(dir, { recursive: true, force: true });
-    const host = { getCanonicalFileName: (f: string) => f, getCurrentDirectory: () => REPO, getNewLine: () => '\n' };
-    throw new Error(`compiling tracemesh failed:\n${ts.formatDiagnostics(result.diagnostics, host)}`);
-  }
-  // What `npm run build` copies besides the JavaScript: the collector's DDL.
-  cpSync(path.join(REPO, 'collector/storage/sql'), path.join(dir, 'collector/storage/sql'), { recursive: true });
-  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
-  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  // The capture addon is found under the package root (the nearest package.json): this dir.
-  symlinkSync(path.join(REPO, 'build'), path.join(dir, 'build'), 'dir');
-  chmodSync(dir, 0o755);
   return dir;
 }
 
@@ -446,7 +425,7 @@ class CaptureScene {
 // Without root every test here fails with this one line.
 beforeAll(() => {
   assertRoot();
-  buildDir = compileTracemesh();
+  buildDir = compileForCapture();
 });
 
 afterAll(() => {
