@@ -80,9 +80,14 @@ describe(`tracemesh demo --duration ${DURATION_SECONDS} --no-ui`, () => {
 
   it("shows the scenario: reviews-v3's failures and ratings' slowdown in the aggregates", () => {
     const total = (service: string, field: 'requests' | 'errors'): number => (readings.red?.[service] ?? []).reduce((sum, p) => sum + p[field], 0);
-    // Every version served. How many each gets depends on whether the proxies enforce the Route's 60/30/10
-    // split and the outlier detection that ejects a failing v3 (both in examples/demo/traffic.yaml) yet.
+    // Every version served, in the Route's 60/30/10 split (examples/demo/traffic.yaml). Outlier detection
+    // ejects v3 while it fails, which moves part of its 10 % to v1 and v2 in their own 2:1 ratio.
     for (const version of REVIEWS_VERSIONS) expect(total(`reviews-${version}`, 'requests'), version).toBeGreaterThanOrEqual(5);
+    const [v1, v2, v3] = REVIEWS_VERSIONS.map((version) => total(`reviews-${version}`, 'requests'));
+    const shares = JSON.stringify({ v1, v2, v3 });
+    expect(v1! / (v1! + v2!), shares).toBeGreaterThan(0.55);
+    expect(v1! / (v1! + v2!), shares).toBeLessThan(0.78);
+    expect(v3! / (v1! + v2! + v3!), shares).toBeLessThan(0.2);
     // v3 failed every request for 40% of the run; v1 and v2 never.
     expect(total('reviews-v3', 'errors'), JSON.stringify(readings.red)).toBeGreaterThanOrEqual(3);
     expect(total('reviews-v1', 'errors')).toBe(0);
