@@ -37,6 +37,7 @@ import { prepareStateDir } from './state-dir.js';
 import { createOutbound } from './outbound.js';
 import type { OutlierEvent } from './pipeline/outlier-detection.js';
 import { RateLimitBuckets } from './pipeline/rate-limit.js';
+import { destinationReadings } from './pipeline/destination-readings.js';
 import { createTrafficConfig } from './pipeline/traffic-config.js';
 import { TrafficState } from './pipeline/traffic-state.js';
 import type { TrafficConfig } from './pipeline/types.js';
@@ -169,6 +170,8 @@ export class Proxy {
     const id = o.identity;
     const metrics = telemetry.metrics;
     this.onOutlierEvent = (event) => metrics.recordOutlierEvent(event);
+    // The destination gauges and the panic counter read the current version's destinations at scrape time.
+    metrics.trackDestinations(() => (this.traffic === undefined ? [] : destinationReadings(this.traffic.destinations)));
     this.applyConfig(this.config, this.registry.version);
     const tproxy = transparent && o.inboundCapture === 'tproxy';
     const inbound = createInbound({

@@ -84,6 +84,7 @@ export function startAttempt(ex: Exchange): void {
   ex.outcomeRecorded = false;
   ex.retried = false;
   observeEndpoint(obs, endpoint);
+  obs.lbPanic = destination.lastPickPanicked === true;
   const head = ex.conn.head;
   ex.upstreamHead = ex.editsRequest ? plannedRequestHead(head, ex.target, obs, ex, plan, undefined, '') : upstreamRequestHead(head, ex.target, obs, ex);
   const pool = ex.conn.deps.pool;
@@ -143,11 +144,12 @@ export function mayRetry(ex: Exchange, outcome: AttemptOutcome, status: number):
   return true;
 }
 
-/** The attempt's outcome, once, to the destination's outlier detection. */
+/** The attempt's outcome, once, to the destination's outlier detection; an ejection it caused (or that was refused) goes on the attempt's span. */
 export function recordAttempt(ex: Exchange, outcome: AttemptOutcome): void {
   if (ex.outcomeRecorded || ex.destination === undefined || ex.choice.endpoint === undefined) return;
   ex.outcomeRecorded = true;
-  ex.destination.recordOutcome(ex.choice.endpoint, outcome);
+  const decision = ex.destination.recordOutcome(ex.choice.endpoint, outcome);
+  if (decision !== undefined && ex.obs !== undefined) ex.obs.noteOutlierDecision(decision);
 }
 
 /**

@@ -163,6 +163,7 @@ function mirror(ex: Exchange): void {
   const copy = newHttp1Observation(ex.conn, { traceId: obs.traceId, spanId: obs.parentSpanId, sampled: obs.sampled, traceState: obs.traceState });
   copyRequest(obs, copy);
   copy.mirror = true;
+  copy.lbPanic = destination.lastPickPanicked === true;
   copy.subset = destination.subset;
   copy.destinationService = destination.cluster.service;
   copy.destinationNamespace = destination.cluster.namespace;

@@ -66,7 +66,7 @@ export class MirrorSender {
       this.sockets.delete(socket);
       socket.destroy();
       if (flagged !== undefined) obs.addFlag(flagged, message);
-      destination.recordOutcome(endpoint, flagged === undefined ? (obs.statusCode >= 500 ? (obs.statusCode >= 502 && obs.statusCode <= 504 ? 'gateway' : '5xx') : 'success') : flagged === 'UF' ? 'connect-failure' : flagged === 'UT' ? 'timeout' : 'reset');
+      obs.noteOutlierDecision(destination.recordOutcome(endpoint, flagged === undefined ? (obs.statusCode >= 500 ? (obs.statusCode >= 502 && obs.statusCode <= 504 ? 'gateway' : '5xx') : 'success') : flagged === 'UF' ? 'connect-failure' : flagged === 'UT' ? 'timeout' : 'reset'));
       finishHttpObservation(this.telemetry, obs);
     };
     const timer = setTimeout(() => finish('UT', `mirror ${endpoint.key}: no answer within ${this.timeoutMs} ms`), this.timeoutMs).unref();

@@ -108,6 +108,7 @@ function attempt(ex: Exchange, exclude: ClusterEndpoint | undefined): void {
     ex.fail('UH', destination.name);
     return;
   }
+  ex.obs.lbPanic = destination.lastPickPanicked === true;
   const limits = destination.limits;
   let session: UpstreamSession | undefined;
   try {
@@ -294,7 +295,8 @@ export function releaseTry(ex: Exchange, outcome: AttemptOutcome | undefined): v
   if (endpoint === undefined) return;
   ex.endpoint = undefined;
   destination.cluster.onRequestEnd(endpoint, upstreamFailure(ex.obs));
-  if (outcome !== undefined) destination.recordOutcome(endpoint, outcome);
+  // An ejection this try's failure caused (or that was refused) goes on the try's own span (ex.obs until endAttempt moves on).
+  if (outcome !== undefined) ex.obs.noteOutlierDecision(destination.recordOutcome(endpoint, outcome));
 }
 
 /** gateway for 502/503/504, 5xx for any other 5xx, else success. */

@@ -166,6 +166,7 @@ class Http2MirrorSender implements MirrorSender {
         return this.drop(target);
       }
       obs.mirror = true;
+      obs.lbPanic = target.lastPickPanicked === true;
       obs.destinationService = target.cluster.service;
       obs.destinationNamespace = target.cluster.namespace;
       obs.destinationVersion = endpoint.version;

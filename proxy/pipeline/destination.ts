@@ -41,7 +41,7 @@ import { HealthCheckPool, type HealthVerdict } from './health-check.js';
 import { createDestinationLimits } from './limits.js';
 import { OutlierDetector, type OutlierListener } from './outlier-detection.js';
 import { DestinationTrafficState, type EndpointTrafficState, type LimitCounters, type TrafficState } from './traffic-state.js';
-import type { AttemptOutcome, Destination, DestinationLimits, DestinationStatus, EndpointStatus, RequestFacts } from './types.js';
+import type { AttemptOutcome, Destination, DestinationLimits, DestinationStatus, EndpointStatus, OutlierDecision, RequestFacts } from './types.js';
 
 /** Envoy's default healthy_panic_threshold, in percent of a destination's endpoints. */
 export const DEFAULT_PANIC_THRESHOLD_PERCENT = 50;
@@ -158,14 +158,17 @@ export class TrafficDestination implements Destination {
       this.rebuildUsable();
     }
     this.lastPickPanicked = this.panic;
-    if (this.panic) this.panicPicks++;
+    if (this.panic) {
+      this.panicPicks++;
+      this.shared.panicPicks++;
+    }
     return this.balancer.pick(this.usable, facts, exclude);
   }
 
-  recordOutcome(endpoint: ClusterEndpoint, outcome: AttemptOutcome): void {
-    if (this.outlier === undefined) return;
+  recordOutcome(endpoint: ClusterEndpoint, outcome: AttemptOutcome): OutlierDecision | undefined {
+    if (this.outlier === undefined) return undefined;
     const index = this.indexOf.get(endpoint);
-    if (index !== undefined) this.outlier.record(index, outcome);
+    return index === undefined ? undefined : this.outlier.record(index, outcome);
   }
 
   /** The cluster's live counters (as Cluster.onRequestStart). */
@@ -206,6 +209,7 @@ export class TrafficDestination implements Destination {
       endpoints,
       panic: this.panic,
       panicPicks: this.panicPicks,
+      panicPicksTotal: this.shared.panicPicks,
     };
   }
 

@@ -35,12 +35,18 @@
  */
 import type { OutlierDetection } from '../../src/config/types.js';
 import type { DestinationTrafficState, EndpointTrafficState } from './traffic-state.js';
-import type { AttemptOutcome } from './types.js';
+import type { AttemptOutcome, EjectionReason, OutlierDecision } from './types.js';
+
+export type { EjectionReason } from './types.js';
 
 /** Envoy's default max_ejection_time. */
 export const MAX_EJECTION_TIME_MS = 300_000;
 
-export type EjectionReason = 'consecutive-5xx' | 'consecutive-gateway';
+/** The four decisions record() can return, shared (no allocation per attempt). */
+export const EJECTED_5XX: OutlierDecision = Object.freeze({ ejected: true, reason: 'consecutive-5xx' });
+export const EJECTED_GATEWAY: OutlierDecision = Object.freeze({ ejected: true, reason: 'consecutive-gateway' });
+export const REFUSED_5XX: OutlierDecision = Object.freeze({ ejected: false, reason: 'consecutive-5xx' });
+export const REFUSED_GATEWAY: OutlierDecision = Object.freeze({ ejected: false, reason: 'consecutive-gateway' });
 
 /** What outlier detection tells telemetry. */
 export type OutlierEvent =
@@ -84,30 +90,32 @@ export class OutlierDetector {
     this.refresh();
   }
 
-  /** The end of one attempt on the endpoint at `index`. */
-  record(index: number, outcome: AttemptOutcome): void {
+  /** The end of one attempt on the endpoint at `index`; what it made outlier detection do, undefined when nothing. */
+  record(index: number, outcome: AttemptOutcome): OutlierDecision | undefined {
     const state = this.options.states[index];
-    if (state === undefined) return;
+    if (state === undefined) return undefined;
     if (outcome === 'success') {
       state.consecutive5xx = 0;
       state.consecutiveGateway = 0;
-      return;
+      return undefined;
     }
     // An ejection whose time is up ends before this failure counts: the
     // endpoint's own failure is counted again, and it no longer takes up
     // maxEjectionPercent's room (an attempt in flight may end before any pick
     // or sweep un-ejected it).
     this.refresh();
-    if (state.ejected) return; // attempts started before the ejection still end; they do not extend it
+    if (state.ejected) return undefined; // attempts started before the ejection still end; they do not extend it
     const spec = this.options.spec;
     if (outcome === '5xx') state.consecutiveGateway = 0;
     else state.consecutiveGateway++;
     state.consecutive5xx++;
     if (spec.consecutiveGatewayErrors > 0 && state.consecutiveGateway >= spec.consecutiveGatewayErrors) {
-      this.eject(index, state, 'consecutive-gateway');
-    } else if (spec.consecutive5xx > 0 && state.consecutive5xx >= spec.consecutive5xx) {
-      this.eject(index, state, 'consecutive-5xx');
+      return this.eject(index, state, 'consecutive-gateway') ? EJECTED_GATEWAY : REFUSED_GATEWAY;
     }
+    if (spec.consecutive5xx > 0 && state.consecutive5xx >= spec.consecutive5xx) {
+      return this.eject(index, state, 'consecutive-5xx') ? EJECTED_5XX : REFUSED_5XX;
+    }
+    return undefined;
   }
 
   /** Un-ejects endpoints whose time is up; cheap when none is due (one clock read). */
@@ -133,14 +141,15 @@ export class OutlierDetector {
     clearInterval(this.timer);
   }
 
-  private eject(index: number, state: EndpointTrafficState, reason: EjectionReason): void {
+  /** False: maxEjectionPercent refused it (the counters stay, so the next failure asks again). */
+  private eject(index: number, state: EndpointTrafficState, reason: EjectionReason): boolean {
     const { spec, states, shared, destination, keys, onEvent } = this.options;
     let ejected = 0;
     for (const other of states) if (other.ejected) ejected++;
     const allowed = spec.maxEjectionPercent > 0 && (ejected === 0 || (100 * (ejected + 1)) / states.length <= spec.maxEjectionPercent);
     if (!allowed) {
       onEvent?.({ kind: 'overflow', destination, endpoint: keys[index]!, reason });
-      return;
+      return false;
     }
     const now = this.options.now();
     state.ejections++;
@@ -153,6 +162,7 @@ export class OutlierDetector {
     if (state.ejectedUntilMs < shared.nextUnejectMs) shared.nextUnejectMs = state.ejectedUntilMs;
     shared.generation++;
     onEvent?.({ kind: 'ejected', destination, endpoint: keys[index]!, reason, ejections: state.ejections, durationMs });
+    return true;
   }
 
   private unejectDue(now: number): void {

@@ -66,6 +66,8 @@ export class DestinationTrafficState {
   generation = 0;
   /** The earliest ejectedUntilMs among ejected endpoints; Infinity when none (lets pick skip the clock). */
   nextUnejectMs = Number.POSITIVE_INFINITY;
+  /** Picks made in panic mode by every version's Destination of this name (the panic-picks counter reads it at scrape time). */
+  panicPicks = 0;
 
   endpoint(key: string): EndpointTrafficState {
     let state = this.endpoints.get(key);

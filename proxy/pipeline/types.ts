@@ -36,6 +36,21 @@ export interface RequestFacts {
  */
 export type AttemptOutcome = 'success' | '5xx' | 'gateway' | 'connect-failure' | 'reset' | 'timeout';
 
+/** Which run of failures made outlier detection eject (or want to eject) an endpoint. */
+export type EjectionReason = 'consecutive-5xx' | 'consecutive-gateway';
+
+/**
+ * What outlier detection did with one attempt's outcome, when it did
+ * something: the attempt's failure ejected its endpoint (`ejected` true), or
+ * would have but maxEjectionPercent refused it (`ejected` false). The
+ * protocol paths put it on that attempt's span. Shared constant objects
+ * (outlier-detection.ts), so recording an outcome never allocates.
+ */
+export interface OutlierDecision {
+  readonly ejected: boolean;
+  readonly reason: EjectionReason;
+}
+
 /** Connection-pool limits (Envoy's circuit breakers) and the retry budget of one destination, per proxy. */
 export interface DestinationLimits {
   /** maxRequests: false → answer 503 with flag UO. Every true is paired with exactly one requestEnded(). */
@@ -74,8 +89,13 @@ export interface Destination {
    * usable (a retry tries elsewhere). undefined → 503 UH.
    */
   pick(facts: RequestFacts | undefined, exclude: ClusterEndpoint | undefined): ClusterEndpoint | undefined;
-  /** Passive health: the end of one attempt on an endpoint (outlier detection). */
-  recordOutcome(endpoint: ClusterEndpoint, outcome: AttemptOutcome): void;
+  /**
+   * Passive health: the end of one attempt on an endpoint (outlier
+   * detection). Returns what that outcome made outlier detection do (an
+   * ejection, or one refused by maxEjectionPercent); undefined when nothing
+   * (most outcomes, and destinations without outlier detection).
+   */
+  recordOutcome(endpoint: ClusterEndpoint, outcome: AttemptOutcome): OutlierDecision | undefined;
   readonly limits: DestinationLimits;
   /** For the admin `/clusters` page: per-endpoint health and ejection, the limit counters. */
   status?(): DestinationStatus;
@@ -117,6 +137,13 @@ export interface DestinationStatus {
   readonly panic?: boolean;
   /** Picks made in panic mode by this configuration version's destination. */
   readonly panicPicks?: number;
+  /**
+   * Picks made in panic mode under this destination's name since the proxy
+   * started (kept in TrafficState, so configuration swaps do not restart it;
+   * it restarts only when a version drops the destination and a later one
+   * brings it back). The tracemesh_lb_panic_picks_total counter reads it.
+   */
+  readonly panicPicksTotal?: number;
 }
 
 /** A fault decided for one request (percentages already rolled). */

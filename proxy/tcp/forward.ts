@@ -18,7 +18,7 @@ import type net from 'node:net';
 import type { UpstreamConnector } from '../capture/transparent-connect.js';
 import { upstreamConnector } from '../capture/transparent-connect.js';
 import type { Cluster, ClusterEndpoint } from '../clusters/types.js';
-import type { Destination, RequestFacts } from '../pipeline/types.js';
+import type { AttemptOutcome, Destination, OutlierDecision, RequestFacts } from '../pipeline/types.js';
 import { upstreamSocketFlag, type ResponseFlag } from '../errors-to-wire.js';
 import type { AcceptedConnection } from '../listeners/accepted.js';
 import type { ProxyLimits } from '../limits.js';
@@ -54,6 +54,10 @@ class TcpSession {
   finished = false;
   /** Set when a connection slot of the destination's limits is held (released once at finish). */
   holdsConnection = false;
+  /** The endpoint was picked in panic mode (Destination.lastPickPanicked). */
+  lbPanic = false;
+  /** What outlier detection did with the connect attempt's outcome (an ejection, or one refused); undefined: nothing. */
+  outlier: OutlierDecision | undefined = undefined;
 
   constructor(
     readonly conn: AcceptedConnection,
@@ -69,6 +73,12 @@ class TcpSession {
       destinationService: cluster?.service ?? '',
       destinationVersion: '',
     };
+  }
+
+  /** The connect attempt's outcome to outlier detection; what it did goes on the span. */
+  recordOutcome(endpoint: ClusterEndpoint, outcome: AttemptOutcome): void {
+    const decision = this.destination?.recordOutcome(endpoint, outcome);
+    if (decision !== undefined) this.outlier = decision;
   }
 
   fail(flag: ResponseFlag, message: string): void {
@@ -152,6 +162,11 @@ class TcpSession {
       attributes[A.NETWORK_PEER_PORT] = this.endpoint.port;
     }
     if (!inbound && destination !== '') attributes[A.PEER_SERVICE] = destination;
+    if (this.lbPanic) attributes[A.MESH_LB_PANIC] = true;
+    if (this.outlier !== undefined) {
+      attributes[this.outlier.ejected ? A.MESH_OUTLIER_EJECTED : A.MESH_OUTLIER_EJECTION_REFUSED] = true;
+      attributes[A.MESH_OUTLIER_REASON] = this.outlier.reason;
+    }
     if (this.flag !== undefined) attributes[A.ERROR_TYPE] = this.flag;
     return {
       traceId: newTraceId(),
@@ -234,6 +249,7 @@ export function forwardTcp(conn: AcceptedConnection, target: Cluster | Destinati
     session.holdsConnection = true;
   }
   session.endpoint = endpoint;
+  session.lbPanic = destination !== undefined && destination.lastPickPanicked === true;
   session.labels.destinationVersion = endpoint.version;
   cluster.onRequestStart(endpoint);
   const connectTimeoutMs = destination?.limits.connectTimeoutMs ?? deps.limits.connectTimeoutMs;
@@ -244,7 +260,7 @@ export function forwardTcp(conn: AcceptedConnection, target: Cluster | Destinati
   } catch (err) {
     // Arguments the connector cannot use (it checks them before any socket exists): refused like a failed connect.
     session.fail('UF', `connect to ${endpoint.key}: ${(err as Error).message}`);
-    destination?.recordOutcome(endpoint, 'connect-failure');
+    session.recordOutcome(endpoint, 'connect-failure');
     downstream.destroy();
     session.finish();
     return;
@@ -260,7 +276,7 @@ export function forwardTcp(conn: AcceptedConnection, target: Cluster | Destinati
 
   const connectTimer = setTimeout(() => {
     session.fail('UF', `connect to ${endpoint.key} timed out after ${connectTimeoutMs} ms`);
-    destination?.recordOutcome(endpoint, 'connect-failure');
+    session.recordOutcome(endpoint, 'connect-failure');
     upstream.destroy();
     downstream.destroy();
   }, connectTimeoutMs);
@@ -268,7 +284,7 @@ export function forwardTcp(conn: AcceptedConnection, target: Cluster | Destinati
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     if (!session.connected && session.flag === undefined) {
       clearTimeout(connectTimer);
-      destination?.recordOutcome(endpoint, 'connect-failure');
+      session.recordOutcome(endpoint, 'connect-failure');
     }
     session.fail(upstreamSocketFlag(err, session.connected), `${err.code ?? 'error'} ${endpoint.key}: ${err.message}`);
     downstream.destroy();
@@ -280,7 +296,7 @@ export function forwardTcp(conn: AcceptedConnection, target: Cluster | Destinati
   upstream.once('connect', () => {
     clearTimeout(connectTimer);
     session.connected = true;
-    destination?.recordOutcome(endpoint, 'success');
+    session.recordOutcome(endpoint, 'success');
     if (conn.head.length > 0) upstream.write(conn.head);
     // pipe() gives backpressure both ways and forwards a half-close as end().
     downstream.pipe(upstream);

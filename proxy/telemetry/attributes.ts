@@ -62,6 +62,14 @@ export const MESH_FAULT_DELAY_MS = 'tracemesh.fault.delay_ms';
 export const MESH_RATE_LIMIT = 'tracemesh.rate_limit';
 /** The request is a mirror's copy (its answer is discarded). */
 export const MESH_MIRROR = 'tracemesh.mirror';
+/** Boolean: this attempt's failure made outlier detection eject its endpoint. */
+export const MESH_OUTLIER_EJECTED = 'tracemesh.outlier.ejected';
+/** Boolean: this attempt's failure would have ejected its endpoint, but maxEjectionPercent refused it. */
+export const MESH_OUTLIER_EJECTION_REFUSED = 'tracemesh.outlier.ejection_refused';
+/** Why (with either of the two above): consecutive-5xx or consecutive-gateway. */
+export const MESH_OUTLIER_REASON = 'tracemesh.outlier.reason';
+/** Boolean: the endpoint was picked in panic mode (too few usable endpoints, so all of them were balanced over). */
+export const MESH_LB_PANIC = 'tracemesh.lb.panic';
 export const MESH_BYTES_RECEIVED = 'tracemesh.tcp.bytes_received';
 export const MESH_BYTES_SENT = 'tracemesh.tcp.bytes_sent';
 

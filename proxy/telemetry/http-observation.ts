@@ -63,6 +63,16 @@ export class HttpObservation {
   rateLimitName = '';
   /** This observation is a mirror's copy of a request (its answer was discarded). */
   mirror = false;
+  /** The endpoint was picked in panic mode (Destination.lastPickPanicked). */
+  lbPanic = false;
+  /**
+   * Outlier detection acted on this attempt's outcome: '' when it did not,
+   * else the reason ("consecutive-5xx", "consecutive-gateway"), with
+   * outlierEjected true when the endpoint was ejected and false when
+   * maxEjectionPercent refused the ejection. See noteOutlierDecision.
+   */
+  outlierReason = '';
+  outlierEjected = false;
 
   // Response.
   statusCode = 0;
@@ -92,6 +102,13 @@ export class HttpObservation {
       this.sampled = incoming.sampled;
     }
     this.spanId = newSpanId();
+  }
+
+  /** What outlier detection did with this attempt's outcome (Destination.recordOutcome's answer); undefined: nothing. */
+  noteOutlierDecision(decision: { readonly ejected: boolean; readonly reason: string } | undefined): void {
+    if (decision === undefined) return;
+    this.outlierReason = decision.reason;
+    this.outlierEjected = decision.ejected;
   }
 
   addFlag(flag: ResponseFlag, message: string): void {

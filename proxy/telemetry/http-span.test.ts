@@ -58,6 +58,9 @@ class Collect implements SpanAttributeWriter {
   int(key: string, value: number): void {
     this.entries.push([key, value]);
   }
+  bool(key: string, value: boolean): void {
+    this.entries.push([key, value]);
+  }
 }
 
 describe('HttpSpanRecord', () => {

@@ -29,6 +29,10 @@ class AttributeMap implements SpanAttributeWriter {
   int(key: string, value: number): void {
     this.values[key] = value;
   }
+
+  bool(key: string, value: boolean): void {
+    this.values[key] = value;
+  }
 }
 
 function spanName(obs: HttpObservation): string {
@@ -113,6 +117,11 @@ export class HttpSpanRecord implements ProxySpanRecord {
     if (obs.mirror) w.string(A.MESH_MIRROR, 'true');
     if (obs.faultDelayMs > 0) w.int(A.MESH_FAULT_DELAY_MS, obs.faultDelayMs);
     if (obs.rateLimitName !== '') w.string(A.MESH_RATE_LIMIT, obs.rateLimitName);
+    if (obs.lbPanic) w.bool(A.MESH_LB_PANIC, true);
+    if (obs.outlierReason !== '') {
+      w.bool(obs.outlierEjected ? A.MESH_OUTLIER_EJECTED : A.MESH_OUTLIER_EJECTION_REFUSED, true);
+      w.string(A.MESH_OUTLIER_REASON, obs.outlierReason);
+    }
     if (obs.upstreamAddress !== '') {
       w.string(A.MESH_UPSTREAM_ADDRESS, `${obs.upstreamAddress}:${obs.upstreamPort}`);
       if (obs.kind === 'client') {

@@ -1,4 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { destinationPolicyYaml, serviceYaml, validMeshConfig } from '../../test/support/mesh-yaml.js';
+import { waitUntil } from '../../test/support/wait-until.js';
+import { startAdminServer } from '../admin/server.js';
+import { closedPort } from '../http1/proxy-harness.test-helper.js';
+import { destinationReadings } from '../pipeline/destination-readings.js';
+import { createTrafficConfig } from '../pipeline/traffic-config.js';
+import { TrafficState } from '../pipeline/traffic-state.js';
+import type { TrafficConfig } from '../pipeline/types.js';
 import { createProxyMetrics } from './prom-metrics.js';
 import type { RequestLabels, TcpLabels } from './telemetry.js';
 
@@ -129,5 +139,90 @@ describe('Prometheus proxy metrics', () => {
     expect(text).toContain('tracemesh_overflow_total{destination="reviews.default:9080"} 1');
     expect(text).toContain('tracemesh_mirror_requests_total{destination="reviews.default:9080|v3",result="sent"} 1');
     expect(text).toContain('tracemesh_mirror_requests_total{destination="reviews.default:9080|v3",result="dropped"} 1');
+  });
+});
+
+describe('destination gauges and the panic counter through /stats/prometheus', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const clean of cleanups.splice(0).reverse()) await clean();
+  });
+
+  const DESTINATION = 'reviews.default:9080';
+  const POLICY =
+    '  healthCheck: { path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 1, unhealthyThreshold: 1 }\n' +
+    '  outlierDetection: { consecutive5xx: 1, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 100 }\n' +
+    '  subsets: []';
+
+  /** One endpoint answering its checks, three on closed ports (their checks fail: connection refused). */
+  async function endpointPorts(): Promise<number[]> {
+    const server = http.createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return [(server.address() as AddressInfo).port, await closedPort(), await closedPort(), await closedPort()];
+  }
+
+  it('reads ejected and failing endpoints at scrape time, and counts panic picks across configuration versions', async () => {
+    const ports = await endpointPorts();
+    const yaml = `${serviceYaml('reviews', { name: 'http', port: 9080, protocol: 'http' }, ports)}\n---\n${destinationPolicyYaml('reviews', POLICY)}\n`;
+    const config = validMeshConfig(yaml, 'prom-metrics.test.yaml');
+    const clock = { now: 1_000_000 };
+    const state = new TrafficState();
+    const build = (version: string): TrafficConfig => {
+      const traffic = createTrafficConfig(config, version, state, { now: () => clock.now, random: () => 0.5 });
+      cleanups.push(() => traffic.close());
+      return traffic;
+    };
+    let traffic = build('v1');
+    const metrics = createProxyMetrics({ identity, defaultMetrics: false });
+    metrics.trackDestinations(() => destinationReadings(traffic.destinations));
+    const admin = await startAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      registry: metrics.registry,
+      ready: () => true,
+      configDump: () => ({}),
+      clusters: () => ({}),
+      log: () => {},
+    });
+    cleanups.push(() => admin.close());
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${admin.port}/stats/prometheus`)).text();
+    const series = (name: string): RegExp => new RegExp(`^${name}\\{destination="${DESTINATION.replace(/[.|]/g, '\\$&')}"\\} (\\d+)$`, 'm');
+    const value = (text: string, name: string): number => Number(series(name).exec(text)?.[1] ?? Number.NaN);
+
+    const before = await scrape();
+    expect(value(before, 'tracemesh_outlier_ejections_active')).toBe(0);
+    expect(value(before, 'tracemesh_lb_panic_picks_total')).toBe(0);
+    expect(before).toContain('# TYPE tracemesh_outlier_ejections_active gauge');
+    expect(before).toContain('# TYPE tracemesh_health_check_failing_endpoints gauge');
+    expect(before).toContain('# TYPE tracemesh_lb_panic_picks_total counter');
+
+    const destination = traffic.destinations.find((d) => d.name === DESTINATION)!;
+    await waitUntil('three endpoints failing their checks', () => destination.status?.().endpoints.filter((e) => !e.healthy).length === 3);
+    // The healthy one fails once: consecutive5xx 1 ejects it. Now nothing is usable: panic.
+    expect(destination.recordOutcome(destination.endpoints[0]!, '5xx')).toEqual({ ejected: true, reason: 'consecutive-5xx' });
+    for (let i = 0; i < 5; i++) destination.pick(undefined, undefined);
+    expect(destination.lastPickPanicked).toBe(true);
+    const during = await scrape();
+    expect(value(during, 'tracemesh_outlier_ejections_active')).toBe(1);
+    expect(value(during, 'tracemesh_health_check_failing_endpoints')).toBe(3);
+    expect(value(during, 'tracemesh_lb_panic_picks_total')).toBe(5);
+    // The OTLP bridge reads the same registry snapshot: the gauges are in it.
+    const snapshot = await metrics.registry.getMetricsAsJSON();
+    expect(snapshot.find((m) => m.name === 'tracemesh_outlier_ejections_active')).toMatchObject({ type: 'gauge', values: [{ value: 1, labels: { destination: DESTINATION } }] });
+
+    // A new configuration version: the counter goes on from the shared state, it does not restart.
+    const next = build('v2');
+    const previous = traffic;
+    traffic = next;
+    previous.close();
+    const again = traffic.destinations.find((d) => d.name === DESTINATION)!;
+    // The ejection's time passes: nothing on the request path lowers the gauge, the scrape reads it.
+    clock.now += 30_001;
+    for (let i = 0; i < 2; i++) again.pick(undefined, undefined);
+    const after = await scrape();
+    expect(value(after, 'tracemesh_outlier_ejections_active')).toBe(0);
+    expect(value(after, 'tracemesh_health_check_failing_endpoints')).toBe(3);
+    expect(value(after, 'tracemesh_lb_panic_picks_total')).toBe(7);
   });
 });

@@ -13,7 +13,7 @@
  * histogram observe is a bucket search and three updates per request, and
  * the totals are what dashboards plot (rate of bytes per edge).
  */
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { RequestSeriesTable, registerRequestMetrics } from './prom-request-series.js';
 import type { RequestLabels, TcpLabels, ProxyMetrics, WorkloadIdentity } from './telemetry.js';
 
@@ -44,6 +44,21 @@ interface TcpChildren {
   readonly sent: Counter.Internal;
 }
 
+/**
+ * One destination's load-balancing state as the scrape reads it (proxy/pipeline's
+ * Destination.status(), see destination-readings.ts there).
+ */
+export interface DestinationReading {
+  /** "reviews.default:9080" or "reviews.default:9080|v2". */
+  readonly name: string;
+  /** Endpoints ejected by outlier detection now. */
+  readonly ejectedEndpoints: number;
+  /** Endpoints failing the destination's active health check now. */
+  readonly failingHealthChecks: number;
+  /** Picks made in panic mode under this name so far (grows, or restarts from 0 when the name was forgotten). */
+  readonly panicPicks: number;
+}
+
 export interface PromProxyMetrics extends ProxyMetrics {
   readonly registry: Registry;
   readonly identity: WorkloadIdentity;
@@ -53,6 +68,14 @@ export interface PromProxyMetrics extends ProxyMetrics {
   trackAccessLogDrops(log: { readonly droppedLines: number }): void;
   /** Reports failed OTLP metric exports as tracemesh_metrics_export_failures_total. */
   trackMetricExportFailures(bridge: { readonly failedExports: number }): void;
+  /**
+   * Reads the destinations at every scrape (and OTLP export, which reads the
+   * same registry): tracemesh_outlier_ejections_active and
+   * tracemesh_health_check_failing_endpoints per destination, and the growth
+   * of tracemesh_lb_panic_picks_total. `read` gives the current
+   * configuration's destinations; several sources add up by name.
+   */
+  trackDestinations(read: () => Iterable<DestinationReading>): void;
   /** An outlier-detection event (proxy/pipeline/outlier-detection.ts): ejections and refused ejections are counted. */
   recordOutlierEvent(event: { readonly kind: 'ejected' | 'overflow' | 'unejected'; readonly destination: string; readonly reason?: string }): void;
 }
@@ -112,6 +135,7 @@ class PromMetrics implements PromProxyMetrics {
   private readonly addSpanDropReader: (read: () => number) => void;
   private readonly addAccessLogDropReader: (read: () => number) => void;
   private readonly addExportFailureReader: (read: () => number) => void;
+  private readonly destinationReaders: Array<() => Iterable<DestinationReading>> = [];
 
   constructor(options: ProxyMetricsOptions) {
     const registry = options.registry ?? new Registry();
@@ -152,6 +176,7 @@ class PromMetrics implements PromProxyMetrics {
       'Access-log lines dropped because the log output was backed up or failed',
     );
     this.addExportFailureReader = readingCounter(registry, 'tracemesh_metrics_export_failures_total', 'OTLP metric exports to the collector that failed');
+    registerDestinationMetrics(registry, this.destinationReaders);
     // The event-loop lag histogram samples with a timer; prom-client's default of every 10 ms costs an idle
     // sidecar about 6 ms of CPU per second (6 µs per request at 1,000 req/s). Every 100 ms still shows stalls.
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
@@ -167,6 +192,10 @@ class PromMetrics implements PromProxyMetrics {
 
   trackMetricExportFailures(bridge: { readonly failedExports: number }): void {
     this.addExportFailureReader(() => bridge.failedExports);
+  }
+
+  trackDestinations(read: () => Iterable<DestinationReading>): void {
+    this.destinationReaders.push(read);
   }
 
   recordRequest(labels: RequestLabels, durationMs: number, requestBytes: number, responseBytes: number): void {
@@ -238,6 +267,74 @@ class PromMetrics implements PromProxyMetrics {
     this.tcpChildren.set(key, children);
     return children;
   }
+}
+
+/** Every reading of every source, summed by destination name (one scrape's snapshot). */
+function readDestinations(readers: ReadonlyArray<() => Iterable<DestinationReading>>): Map<string, { ejected: number; failing: number; panicPicks: number }> {
+  const byName = new Map<string, { ejected: number; failing: number; panicPicks: number }>();
+  for (const read of readers) {
+    for (const r of read()) {
+      const sum = byName.get(r.name);
+      if (sum === undefined) byName.set(r.name, { ejected: r.ejectedEndpoints, failing: r.failingHealthChecks, panicPicks: r.panicPicks });
+      else {
+        sum.ejected += r.ejectedEndpoints;
+        sum.failing += r.failingHealthChecks;
+        sum.panicPicks += r.panicPicks;
+      }
+    }
+  }
+  return byName;
+}
+
+/**
+ * The destination gauges and the panic counter, all read at scrape time:
+ * nothing on the request path keeps them. A gauge is reset before it is set,
+ * so a destination a new configuration dropped leaves no stale series.
+ * The counter adds each destination's growth since the last scrape; a
+ * reading below the last (the name was forgotten and came back) starts a
+ * new baseline instead of going down.
+ */
+function registerDestinationMetrics(registry: Registry, readers: ReadonlyArray<() => Iterable<DestinationReading>>): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'tracemesh_outlier_ejections_active',
+    help: 'Endpoints ejected by outlier detection now, per destination (Envoy outlier_detection.ejections_active)',
+    labelNames: ['destination'],
+    registers,
+    collect(this: Gauge<'destination'>) {
+      this.reset();
+      for (const [destination, sum] of readDestinations(readers)) this.set({ destination }, sum.ejected);
+    },
+  });
+  new Gauge({
+    name: 'tracemesh_health_check_failing_endpoints',
+    help: 'Endpoints failing the active health check now, per destination',
+    labelNames: ['destination'],
+    registers,
+    collect(this: Gauge<'destination'>) {
+      this.reset();
+      for (const [destination, sum] of readDestinations(readers)) this.set({ destination }, sum.failing);
+    },
+  });
+  const reported = new Map<string, number>();
+  new Counter({
+    name: 'tracemesh_lb_panic_picks_total',
+    help: 'Endpoints picked in panic mode (too few usable endpoints, so all were balanced over), per destination (Envoy lb_healthy_panic)',
+    labelNames: ['destination'],
+    registers,
+    collect(this: Counter<'destination'>) {
+      const seen = new Set<string>();
+      for (const [destination, sum] of readDestinations(readers)) {
+        seen.add(destination);
+        const before = reported.get(destination) ?? 0;
+        // Growth only; 0 the first time, so every destination has its series from the start.
+        this.inc({ destination }, sum.panicPicks > before ? sum.panicPicks - before : 0);
+        reported.set(destination, sum.panicPicks);
+      }
+      // A destination that left the configuration restarts from 0 if it returns (its TrafficState entry is gone).
+      for (const destination of reported.keys()) if (!seen.has(destination)) reported.delete(destination);
+    },
+  });
 }
 
 export function createProxyMetrics(options: ProxyMetricsOptions): PromProxyMetrics {

@@ -20,6 +20,7 @@ import type { AttributeValue, SpanAttributeWriter } from './span-record.js';
 export interface AttributeFieldWriter {
   stringField(key: string, value: string): void;
   intField(key: string, value: number): void;
+  boolField(key: string, value: boolean): void;
 }
 
 /** A span whose attributes encode to more than this is not kept for the next (it would only be a rare, odd span). */
@@ -89,6 +90,11 @@ export class SpanAttributeEncoder implements SpanAttributeWriter {
   int(key: string, value: number): void {
     if (this.repeats(key, value)) return;
     this.fields.intField(key, value);
+  }
+
+  bool(key: string, value: boolean): void {
+    if (this.repeats(key, value)) return;
+    this.fields.boolField(key, value);
   }
 
   /**

@@ -36,6 +36,7 @@ export interface SpanAttributeWriter {
   string(key: string, value: string): void;
   /** A safe integer. */
   int(key: string, value: number): void;
+  bool(key: string, value: boolean): void;
 }
 
 /**

@@ -210,6 +210,19 @@ export class SpanEncoder implements AttributeFieldWriter {
     w.end(any);
     w.end(kv);
   }
+
+  boolField(key: string, value: boolean): void {
+    const w = this.w;
+    w.byte(T_SPAN_ATTRIBUTE);
+    const kv = w.begin();
+    writeKey(w, this.keys, key);
+    w.byte(T_KV_VALUE);
+    const any = w.begin();
+    w.byte(T_ANY_BOOL);
+    w.byte(value ? 1 : 0);
+    w.end(any);
+    w.end(kv);
+  }
 }
 
 /** The Resource message bytes (without its field tag), encoded once per sink. */

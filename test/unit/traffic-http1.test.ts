@@ -95,20 +95,20 @@ interface Built {
   readonly clock: { now: number };
 }
 
-function build(yaml: string, seed = 7): Built {
+function build(yaml: string, seed = 7, healthChecks = false): Built {
   const rng = new Random(seed);
   const clock = { now: 1_000_000 };
   const traffic = createTrafficConfig(validMeshConfig(yaml, 'traffic-http1.yaml'), 'test', new TrafficState(new RateLimitBuckets()), {
     random: () => rng.float(),
     now: () => clock.now,
-    healthChecks: false,
+    healthChecks,
   });
   cleanup.add(() => traffic.close());
   return { traffic, clock };
 }
 
-async function outboundProxy(yaml: string, seed = 7): Promise<{ proxy: TestProxy; built: Built }> {
-  const built = build(yaml, seed);
+async function outboundProxy(yaml: string, seed = 7, healthChecks = false): Promise<{ proxy: TestProxy; built: Built }> {
+  const built = build(yaml, seed, healthChecks);
   const proxy = await startProxy(cleanup, { direction: outboundDirection(built.traffic) });
   return { proxy, built };
 }
@@ -523,6 +523,63 @@ describe('destinations', () => {
     built.clock.now += 30_001;
     await sendMany(agent, proxy.port, 4, 1);
     expect(bad.seen.length).toBeGreaterThan(3);
+  });
+
+  it('marks exactly the attempt whose failure ejected its endpoint, and the attempts whose ejection maxEjectionPercent refused', async () => {
+    const [bad1, bad2, good] = [await backend(answer(500)), await backend(answer(502)), await backend()];
+    const { proxy } = await outboundProxy(
+      reviews([bad1, bad2, good]) +
+        subsets(0, '  outlierDetection: { consecutive5xx: 3, consecutiveGatewayErrors: 0, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 34 }\n'),
+    );
+    // Round robin, one at a time: bad1, bad2, good, bad1, …; bad1's third 500 ejects it (the first ejection is always allowed);
+    // bad2's third 502 would make 2 of 3 ejected (67 % > 34 %): refused, and so is every later one.
+    const answers = await sendMany(client(1), proxy.port, 12, 1);
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThan(0);
+    await waitUntil('12 spans', () => proxy.tel.spans.length === 12);
+    const spansOf = (b: Backend): ProxySpanRecord[] => proxy.tel.spans.filter((s) => attrs(s)['tracemesh.upstream.address'] === `127.0.0.1:${b.port}`);
+    const ejected = proxy.tel.spans.filter((s) => attrs(s)['tracemesh.outlier.ejected'] === true);
+    expect(ejected).toHaveLength(1);
+    expect(ejected[0]).toBe(spansOf(bad1)[2]);
+    expect(attrs(ejected[0])['tracemesh.outlier.reason']).toBe('consecutive-5xx');
+    expect(spansOf(bad1)).toHaveLength(3);
+    const bad2Spans = spansOf(bad2);
+    expect(bad2Spans.length).toBeGreaterThanOrEqual(4);
+    expect(bad2Spans.map((s) => attrs(s)['tracemesh.outlier.ejection_refused'] === true)).toEqual(bad2Spans.map((_, i) => i >= 2));
+    expect(attrs(bad2Spans[2])['tracemesh.outlier.reason']).toBe('consecutive-5xx');
+    for (const s of spansOf(good)) expect(Object.keys(attrs(s)).filter((k) => k.startsWith('tracemesh.outlier.'))).toEqual([]);
+    // Two of three usable the whole time: never in panic.
+    expect(proxy.tel.spans.some((s) => 'tracemesh.lb.panic' in attrs(s))).toBe(false);
+  });
+
+  it('marks picks made in panic mode when 3 of 4 endpoints fail their health checks', async () => {
+    const failing = new Set<number>();
+    const checked: Handler = (req, res, _n) => {
+      const port = req.socket.localPort ?? 0;
+      res.writeHead(req.url === '/healthz' && failing.has(port) ? 500 : 200, { 'content-length': '2' });
+      res.end('ok');
+    };
+    const backends = [await backend(checked), await backend(checked), await backend(checked), await backend(checked)];
+    for (const b of backends.slice(1)) failing.add(b.port);
+    const { proxy, built } = await outboundProxy(
+      reviews(backends) + subsets(0, '  healthCheck: { path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 1, unhealthyThreshold: 1 }\n'),
+      7,
+      true,
+    );
+    const destination = built.traffic.destinations.find((d) => d.name === 'reviews.default:9080')!;
+    await waitUntil('panic', () => destination.status?.().panic === true);
+    const answers = await sendMany(client(1), proxy.port, 8, 1);
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    await waitUntil('8 spans', () => proxy.tel.spans.length === 8);
+    expect(proxy.tel.spans.map((s) => attrs(s)['tracemesh.lb.panic'])).toEqual(Array(8).fill(true));
+    // Balanced over all four, the failing ones included.
+    expect(new Set(proxy.tel.spans.map((s) => attrs(s)['tracemesh.upstream.address'])).size).toBe(4);
+
+    // Two of four pass again: 50 % is not below the threshold, no panic.
+    failing.delete(backends[1]!.port);
+    await waitUntil('the end of panic', () => destination.status?.().panic === false);
+    await sendMany(client(1), proxy.port, 4, 1);
+    await waitUntil('12 spans', () => proxy.tel.spans.length === 12);
+    expect(proxy.tel.spans.slice(8).some((s) => 'tracemesh.lb.panic' in attrs(s))).toBe(false);
   });
 
   it('answers 503 UO at maxRequests: N requests held open, the next is refused', async () => {

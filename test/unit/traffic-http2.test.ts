@@ -7,6 +7,7 @@
  * every call answers.
  */
 import * as grpc from '@grpc/grpc-js';
+import http from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -116,9 +117,9 @@ function echoRoute(rules: string, withSubsets = false): string {
   return withSubsets ? `${destinationPolicyYaml('echo', versionSubsetsYaml(2))}\n---\n${route}` : route;
 }
 
-/** A TrafficConfig built from `config` (closed after the test), health checks off. */
-function trafficOf(config: MeshConfig, random?: () => number): TrafficConfig {
-  const traffic = createTrafficConfig(config, 'test', new TrafficState(), { healthChecks: false, ...(random === undefined ? {} : { random }) });
+/** A TrafficConfig built from `config` (closed after the test), health checks off unless asked for. */
+function trafficOf(config: MeshConfig, random?: () => number, healthChecks = false): TrafficConfig {
+  const traffic = createTrafficConfig(config, 'test', new TrafficState(), { healthChecks, ...(random === undefined ? {} : { random }) });
   cleanups.push(() => traffic.close());
   return traffic;
 }
@@ -141,8 +142,8 @@ function expectRefused(result: CallResult<EchoReply>, code: grpc.status, flag: s
   expect(result.status.metadata.get(RESPONSE_FLAGS_HEADER)).toEqual([flag]);
 }
 
-async function outboundProxy(config: MeshConfig, random?: () => number): Promise<{ proxy: RunningProxy; client: EchoClient; traffic: TrafficConfig }> {
-  const traffic = trafficOf(config, random);
+async function outboundProxy(config: MeshConfig, random?: () => number, healthChecks = false): Promise<{ proxy: RunningProxy; client: EchoClient; traffic: TrafficConfig }> {
+  const traffic = trafficOf(config, random, healthChecks);
   const proxy = await startProxy({ direction: outboundDirection(traffic) });
   cleanups.push(() => proxy.close());
   const client = new EchoClient(proxy.port, 'echo:50051');
@@ -447,6 +448,103 @@ function countMirrors(proxy: RunningProxy): string[] {
   proxy.telemetry.metrics.recordMirror = (destination, sent) => void counted.push(`${destination} ${sent ? 'sent' : 'dropped'}`);
   return counted;
 }
+
+/**
+ * A backend on one port for both kinds of client: h2c gRPC calls (answered
+ * OK, named `name`) and the proxy's active health checks, which are HTTP/1
+ * GETs (answered `checkStatus()`). The first bytes of a connection decide:
+ * the HTTP/2 preface is piped to an h2c gRPC backend, anything else to an
+ * HTTP/1 server (each on a port of its own behind this one).
+ */
+async function checkedGrpcBackend(name: string, checkStatus: () => number): Promise<{ port: number }> {
+  const h2 = await grpcBackend(name);
+  const h1 = http.createServer((_req, res) => {
+    res.writeHead(checkStatus(), { 'content-length': '2' });
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));
+  const h1Port = (h1.address() as net.AddressInfo).port;
+  const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket): void => {
+    sockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => sockets.delete(socket));
+  };
+  const server = net.createServer((socket) => {
+    track(socket);
+    socket.once('data', (first: Buffer) => {
+      const upstream = net.connect(first.toString('latin1', 0, 3) === 'PRI' ? h2.port : h1Port, '127.0.0.1');
+      track(upstream);
+      upstream.write(first);
+      socket.pipe(upstream);
+      upstream.pipe(socket);
+      upstream.once('close', () => socket.destroy());
+      socket.once('close', () => upstream.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        h1.closeAllConnections();
+        h1.close();
+        server.close(() => resolve());
+      }),
+  );
+  return { port: (server.address() as net.AddressInfo).port };
+}
+
+describe('load-balancing and outlier decisions on the spans (HTTP/2, gRPC)', () => {
+  it('marks exactly the try whose failure ejected its endpoint, and the tries whose ejection maxEjectionPercent refused', async () => {
+    const bad1 = await grpcBackend('bad1', () => grpc.status.UNAVAILABLE);
+    const bad2 = await grpcBackend('bad2', () => grpc.status.UNAVAILABLE);
+    const good = await grpcBackend('good');
+    const config = echoConfig(
+      [bad1, bad2, good],
+      destinationPolicyYaml('echo', '  outlierDetection: { consecutive5xx: 0, consecutiveGatewayErrors: 3, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 34 }\n  subsets: []'),
+    );
+    const { client, proxy } = await outboundProxy(config);
+    // Round robin, one call at a time: bad1's third UNAVAILABLE (a gateway error) ejects it, the first ejection
+    // always being allowed; bad2's third would leave 2 of 3 ejected (67 % > 34 %): refused, and every later one too.
+    await calls(client, 12, 1);
+    const spans = await proxy.spansAfter(0, 12);
+    const spansOf = (b: GrpcBackend): typeof spans => spans.filter((s) => s.attributes['tracemesh.upstream.address'] === `127.0.0.1:${b.port}`);
+    const ejected = spans.filter((s) => s.attributes['tracemesh.outlier.ejected'] === true);
+    expect(ejected).toHaveLength(1);
+    expect(spansOf(bad1)).toHaveLength(3);
+    expect(ejected[0]).toBe(spansOf(bad1)[2]);
+    expect(ejected[0]!.attributes['tracemesh.outlier.reason']).toBe('consecutive-gateway');
+    const bad2Spans = spansOf(bad2);
+    expect(bad2Spans.length).toBeGreaterThanOrEqual(4);
+    expect(bad2Spans.map((s) => s.attributes['tracemesh.outlier.ejection_refused'] === true)).toEqual(bad2Spans.map((_, i) => i >= 2));
+    for (const s of spansOf(good)) expect(Object.keys(s.attributes).filter((k) => k.startsWith('tracemesh.outlier.'))).toEqual([]);
+    expect(spans.some((s) => 'tracemesh.lb.panic' in s.attributes)).toBe(false);
+  });
+
+  it('marks calls balanced in panic mode when 3 of 4 endpoints fail their health checks', async () => {
+    const failing = [false, true, true, true];
+    const backends = await Promise.all(failing.map((_, i) => checkedGrpcBackend(`b${i}`, () => (failing[i] ? 500 : 200))));
+    const config = meshConfig(`${serviceYaml('echo', ECHO_PORT, backends.map((b) => b.port))}
+---
+${destinationPolicyYaml('echo', '  healthCheck: { path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 1, unhealthyThreshold: 1 }\n  subsets: []')}`);
+    const { client, proxy, traffic } = await outboundProxy(config, undefined, true);
+    const destination = traffic.destinations.find((d) => d.name === 'echo.default:50051')!;
+    await waitUntil('panic', () => destination.status?.().panic === true);
+    const results = await calls(client, 8, 1);
+    expect(results.map((r) => r.status.code)).toEqual(Array(8).fill(grpc.status.OK));
+    const spans = await proxy.spansAfter(0, 8);
+    expect(spans.map((s) => s.attributes['tracemesh.lb.panic'])).toEqual(Array(8).fill(true));
+    expect(new Set(spans.map((s) => s.attributes['tracemesh.upstream.address'])).size).toBe(4);
+
+    // Two of four pass again: 50 % is not below the threshold, no panic.
+    failing[1] = false;
+    await waitUntil('the end of panic', () => destination.status?.().panic === false);
+    await calls(client, 4, 1);
+    const later = await proxy.spansAfter(8, 4);
+    expect(later.some((s) => 'tracemesh.lb.panic' in s.attributes)).toBe(false);
+  });
+});
 
 describe('the route timeout over the whole response (HTTP/2, gRPC)', () => {
   /**
