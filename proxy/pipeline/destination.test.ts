@@ -18,9 +18,13 @@ function cluster(count: number): Cluster {
 /** One failure ejects; the percent does not hold anyone in, so the panic threshold is what is tested. */
 const EJECT_ON_FIRST: OutlierDetection = { consecutive5xx: 1, consecutiveGatewayErrors: 0, intervalMs: 60_000, baseEjectionTimeMs: 1_000, maxEjectionPercent: 100 };
 
-function setup(count: number, options: { outlier?: Partial<OutlierDetection>; panicThresholdPercent?: number } = {}) {
+function setup(count: number, options: { outlier?: Partial<OutlierDetection>; panicThresholdPercent?: number; policyPanicThreshold?: number } = {}) {
   const clock = { now: 1_000_000 };
-  const policy: TrafficPolicy = { ...DEFAULT_TRAFFIC_POLICY, outlierDetection: { ...EJECT_ON_FIRST, ...options.outlier } };
+  const policy: TrafficPolicy = {
+    ...DEFAULT_TRAFFIC_POLICY,
+    outlierDetection: { ...EJECT_ON_FIRST, ...options.outlier },
+    panicThresholdPercent: options.policyPanicThreshold ?? null,
+  };
   const destination = createDestination(cluster(count), { subset: '', labels: {}, policy }, {
     state: new TrafficState(),
     random: Math.random,
@@ -77,6 +81,15 @@ describe('panic threshold', () => {
     const strict = setup(1, { panicThresholdPercent: 0 });
     strict.eject(0);
     expect(strict.counts(10)).toEqual({ byPort: { 0: 10 }, panicked: 0 }); // undefined → 503 UH
+  });
+
+  it('the policy\'s panicThreshold wins over the proxy\'s default: 0 refuses instead, 80 panics at 3 of 4', () => {
+    const off = setup(4, { policyPanicThreshold: 0 });
+    for (const index of [0, 1, 2]) off.eject(index);
+    expect(off.counts(10)).toEqual({ byPort: { 7004: 10 }, panicked: 0 });
+    const early = setup(4, { policyPanicThreshold: 80, panicThresholdPercent: 0 });
+    early.eject(3);
+    expect(early.counts(400)).toEqual({ byPort: { 7001: 100, 7002: 100, 7003: 100, 7004: 100 }, panicked: 400 });
   });
 
   it('a higher threshold panics earlier: 3 of 4 usable is below 80 %', () => {

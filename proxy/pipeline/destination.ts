@@ -22,10 +22,10 @@
  * to 50 % with the default threshold), except for a one-endpoint
  * destination, whose one allowed ejection (outlier-detection.ts) leaves 0 %
  * usable: it keeps receiving traffic, as in Envoy. Panic needs a larger
- * maxEjectionPercent or health-check failures on top of ejections. Our
- * configuration has no field for the threshold yet (Istio's
- * outlierDetection.minHealthPercent, default 0 there); it is a dependency of
- * the builder (TrafficConfigDeps.panicThresholdPercent).
+ * maxEjectionPercent or health-check failures on top of ejections. The
+ * threshold is the policy's `panicThreshold` (Istio's minHealthPercent,
+ * default 0 there), else the builder's default
+ * (TrafficConfigDeps.panicThresholdPercent, 50 as Envoy's).
  *
  * The endpoints are the cluster's own ClusterEndpoint objects (filtered by
  * the subset's labels), so the live counters the protocol paths keep with
@@ -53,6 +53,7 @@ export const DEFAULT_TRAFFIC_POLICY: TrafficPolicy = {
   connectionPool: { maxConnections: null, maxPendingRequests: null, maxRequests: null, maxRetries: null, connectTimeoutMs: null },
   healthCheck: null,
   outlierDetection: null,
+  panicThresholdPercent: null,
   tls: null,
 };
 
@@ -123,7 +124,7 @@ export class TrafficDestination implements Destination {
     this.policy = policy;
     this.endpoints = subset === '' ? cluster.endpoints : cluster.endpoints.filter((endpoint) => hasLabels(endpoint, labels));
     this.shared = deps.state?.destination(this.name) ?? new DestinationTrafficState();
-    this.panicThresholdPercent = deps.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD_PERCENT;
+    this.panicThresholdPercent = policy.panicThresholdPercent ?? deps.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD_PERCENT;
     const states: EndpointTrafficState[] = [];
     const keys: string[] = [];
     for (let i = 0; i < this.endpoints.length; i++) {

@@ -42,7 +42,7 @@ export interface TrafficConfigDeps {
   /**
    * Envoy's healthy_panic_threshold for every destination (default 50, 0:
    * off): below this percent of usable endpoints, balance over all of them
-   * (destination.ts). Not in the configuration's schema yet.
+   * (destination.ts), for policies that do not set `panicThreshold`.
    */
   readonly panicThresholdPercent?: number;
 }

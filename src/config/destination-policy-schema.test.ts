@@ -20,6 +20,7 @@ const FULL = doc(
   healthCheck: { path: /healthz, interval: 5s, timeout: 500ms, healthyThreshold: 1, unhealthyThreshold: 4 }
   outlierDetection: { consecutive5xx: 3, consecutiveGatewayErrors: 2, interval: 5s, baseEjectionTime: 1m, maxEjectionPercent: 50 }
   tls: { mode: MESH }
+  panicThreshold: 30
   subsets:
     - { name: v1, labels: { version: v1 } }
     - name: v2
@@ -28,6 +29,7 @@ const FULL = doc(
         loadBalancer: { simple: random }
         connectionPool: { maxRequests: 10 }
         tls: { mode: DISABLE }
+        panicThreshold: 0
     - name: v3
       labels: { version: v3 }
       overrides: { loadBalancer: { consistentHash: { header: X-User } }, outlierDetection: { consecutiveGatewayErrors: 1 } }
@@ -49,6 +51,7 @@ const TOP: TrafficPolicy = {
   healthCheck: { path: '/healthz', intervalMs: 5000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 4 },
   outlierDetection: { consecutive5xx: 3, consecutiveGatewayErrors: 2, intervalMs: 5000, baseEjectionTimeMs: 60_000, maxEjectionPercent: 50 },
   tls: { mode: 'MESH' },
+  panicThresholdPercent: 30,
 };
 
 const UNLIMITED = { maxConnections: null, maxPendingRequests: null, maxRequests: null, maxRetries: null, connectTimeoutMs: null };
@@ -64,7 +67,7 @@ const FULL_MODEL: DestinationPolicySpec = {
       name: 'v2',
       labels: { version: 'v2', track: 'canary' },
       // Each block written replaces the service's whole block: the other pool limits are not inherited.
-      policy: { ...TOP, loadBalancer: { kind: 'random' }, connectionPool: { ...UNLIMITED, maxRequests: 10 }, tls: { mode: 'DISABLE' } },
+      policy: { ...TOP, loadBalancer: { kind: 'random' }, connectionPool: { ...UNLIMITED, maxRequests: 10 }, tls: { mode: 'DISABLE' }, panicThresholdPercent: 0 },
     },
     {
       name: 'v3',
@@ -100,7 +103,7 @@ describe('DestinationPolicy schema: valid documents', () => {
         name: 'test',
         namespace: 'default',
         host: { name: 'reviews', namespace: 'default' },
-        policy: { loadBalancer: { kind: 'roundRobin' }, endpointWeights: [], connectionPool: UNLIMITED, healthCheck: null, outlierDetection: null, tls: null },
+        policy: { loadBalancer: { kind: 'roundRobin' }, endpointWeights: [], connectionPool: UNLIMITED, healthCheck: null, outlierDetection: null, tls: null, panicThresholdPercent: null },
         subsets: [],
       },
     ]);
@@ -184,6 +187,7 @@ describe('DestinationPolicy schema: each rule names the field, says what was exp
         at('spec.outlierDetection.maxEjectionPercent', 'expected a percentage 0..100, got 101', 6),
       ],
     ],
+    ['a panic threshold over 100', policy('  panicThreshold: 120'), [at('spec.panicThreshold', 'expected a percentage 0..100, got 120', 6)]],
     ['a lowercase TLS mode', policy('  tls: { mode: mesh }'), [at('spec.tls.mode', 'expected one of MESH, DISABLE, got "mesh"; did you mean MESH?', 6)]],
     [
       'subsets: a name twice, no labels, empty labels, an override of the host, a misspelt override',

@@ -9,6 +9,7 @@
  *     host: reviews
  *     loadBalancer: { simple: leastRequest }
  *     outlierDetection: { consecutive5xx: 3, baseEjectionTime: 30s }
+ *     panicThreshold: 50        # % usable below which all endpoints get traffic; 0: off
  *     subsets:
  *       - { name: v1, labels: { version: v1 } }
  *       - { name: v2, labels: { version: v2 }, overrides: { connectionPool: { maxRequests: 10 } } }
@@ -135,9 +136,10 @@ const policyFields = {
   healthCheck: healthCheckSchema.optional(),
   outlierDetection: outlierDetectionSchema.optional(),
   tls: tlsSchema.optional(),
+  panicThreshold: percent().optional(),
 };
 
-const POLICY_WORDS = 'loadBalancer, endpointWeights, connectionPool, healthCheck, outlierDetection and tls';
+const POLICY_WORDS = 'loadBalancer, endpointWeights, connectionPool, healthCheck, outlierDetection, tls and panicThreshold';
 
 const subsetSchema = strictFields(
   { name: dnsLabel(), labels: nonEmptyLabels(), overrides: strictFields(policyFields, `a mapping with any of ${POLICY_WORDS}`).optional() },
@@ -213,6 +215,7 @@ function buildPolicy(parsed: ParsedPolicy, base: TrafficPolicy | undefined): Tra
     healthCheck: parsed.healthCheck !== undefined ? buildHealthCheck(parsed.healthCheck) : (base?.healthCheck ?? null),
     outlierDetection: parsed.outlierDetection !== undefined ? buildOutlierDetection(parsed.outlierDetection) : (base?.outlierDetection ?? null),
     tls: parsed.tls !== undefined ? { mode: parsed.tls.mode } : (base?.tls ?? null),
+    panicThresholdPercent: parsed.panicThreshold !== undefined ? parsed.panicThreshold : (base?.panicThresholdPercent ?? null),
   };
 }
 

@@ -239,6 +239,13 @@ export interface TrafficPolicy {
   readonly outlierDetection: OutlierDetection | null;
   /** null: as PeerAuthentication and the peer decide. */
   readonly tls: { readonly mode: TlsMode } | null;
+  /**
+   * Envoy's healthy_panic_threshold: when fewer than this percent of the
+   * endpoints are usable (ejected or failing health checks), balance over all
+   * of them instead of refusing. 0 turns it off (Istio's minHealthPercent
+   * default); null: the proxy's default, 50 (Envoy's).
+   */
+  readonly panicThresholdPercent: number | null;
 }
 
 export interface SubsetSpec {
