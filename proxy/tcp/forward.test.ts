@@ -274,5 +274,10 @@ describe('TCP forwarding through a Destination', () => {
     // Round robin: dead, good, dead (ejected now), then only good.
     expect(flags).toEqual(['UF', '-', 'UF', '-', '-', '-']);
     expect(destination.status().endpoints[0]!.ejectedUntilMs).toBeGreaterThan(Date.now());
+    // The connection whose failure ejected the endpoint says so on its span, and only that one.
+    const ejectedOn = telemetry.recordedSpans.map((span) => span.attributes['tracemesh.outlier.ejected'] === true);
+    expect(ejectedOn).toEqual([false, false, true, false, false, false]);
+    expect(telemetry.recordedSpans[2]!.attributes['tracemesh.outlier.reason']).toBe('consecutive-gateway');
+    expect(telemetry.recordedSpans.some((span) => span.attributes['tracemesh.lb.panic'] !== undefined)).toBe(false);
   });
 });
