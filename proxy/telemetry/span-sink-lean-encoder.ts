@@ -125,6 +125,9 @@ function writeKeyValue(w: LeanProtoWriter, keys: KeyFieldCache, fieldTag: number
  */
 export class SpanEncoder implements AttributeFieldWriter {
   private readonly keys = new KeyFieldCache();
+  /** Where the open attribute's KeyValue and AnyValue lengths go (openAttribute → closeAttribute). */
+  private kvAt = 0;
+  private anyAt = 0;
   private readonly attributes: SpanAttributeEncoder;
 
   constructor(readonly w: LeanProtoWriter) {
@@ -186,42 +189,37 @@ export class SpanEncoder implements AttributeFieldWriter {
   // AttributeFieldWriter: one whole KeyValue field, for an attribute that did not repeat.
 
   stringField(key: string, value: string): void {
-    const w = this.w;
-    w.byte(T_SPAN_ATTRIBUTE);
-    const kv = w.begin();
-    writeKey(w, this.keys, key);
-    w.byte(T_KV_VALUE);
-    const any = w.begin();
-    w.byte(T_ANY_STRING);
-    w.string(value);
-    w.end(any);
-    w.end(kv);
+    this.openAttribute(key, T_ANY_STRING);
+    this.w.string(value);
+    this.closeAttribute();
   }
 
   intField(key: string, value: number): void {
-    const w = this.w;
-    w.byte(T_SPAN_ATTRIBUTE);
-    const kv = w.begin();
-    writeKey(w, this.keys, key);
-    w.byte(T_KV_VALUE);
-    const any = w.begin();
-    w.byte(T_ANY_INT);
-    w.int64(value);
-    w.end(any);
-    w.end(kv);
+    this.openAttribute(key, T_ANY_INT);
+    this.w.int64(value);
+    this.closeAttribute();
   }
 
   boolField(key: string, value: boolean): void {
+    this.openAttribute(key, T_ANY_BOOL);
+    this.w.byte(value ? 1 : 0);
+    this.closeAttribute();
+  }
+
+  /** The KeyValue and AnyValue headers up to the value's own tag; closeAttribute() ends both. */
+  private openAttribute(key: string, anyTag: number): void {
     const w = this.w;
     w.byte(T_SPAN_ATTRIBUTE);
-    const kv = w.begin();
+    this.kvAt = w.begin();
     writeKey(w, this.keys, key);
     w.byte(T_KV_VALUE);
-    const any = w.begin();
-    w.byte(T_ANY_BOOL);
-    w.byte(value ? 1 : 0);
-    w.end(any);
-    w.end(kv);
+    this.anyAt = w.begin();
+    w.byte(anyTag);
+  }
+
+  private closeAttribute(): void {
+    this.w.end(this.anyAt);
+    this.w.end(this.kvAt);
   }
 }
 
