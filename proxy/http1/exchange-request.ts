@@ -10,7 +10,8 @@ import { wireError } from '../errors-to-wire.js';
 import { MAX_RETRY_BODY_BYTES } from '../limits.js';
 import { MIRROR_HEADER } from '../telemetry/attributes.js';
 import type { HttpObservation } from '../telemetry/http-observation.js';
-import { extractTraceContext } from '../telemetry/trace-context.js';
+import { HEALTH_CHECK_METHOD, healthCheckTraceContext } from '../telemetry/health-check-trace.js';
+import { extractTraceContext, type TraceContext } from '../telemetry/trace-context.js';
 import { BODY_ERROR, BODY_MORE, BODY_NONE } from './body-framing.js';
 import { D_WAIT } from './conn-state.js';
 import { abortResponse, answer } from './exchange-answers.js';
@@ -18,7 +19,7 @@ import { copyRequest, onRouteTimeout } from './exchange-attempts.js';
 import { R_BODY, R_HEAD, R_WAIT } from './exchange-phase.js';
 import type { Exchange } from './exchange.js';
 import type { HttpHead } from './head.js';
-import { H_TRACEPARENT, H_USER_AGENT, H_X_REQUEST_ID } from './header-kinds.js';
+import { H_HEALTH_CHECK, H_TRACEPARENT, H_USER_AGENT, H_X_REQUEST_ID } from './header-kinds.js';
 import { shadowAuthority } from './mirror.js';
 import { newHttp1Observation } from './refusal.js';
 import type { UpstreamConnection } from './upstream-pool.js';
@@ -42,8 +43,11 @@ function chunkHolder(held: Buffer[] | undefined, chunk: Buffer): Buffer[] {
 export function observeRequest(ex: Exchange, head: HttpHead): HttpObservation {
   // Most requests carry no B3 and at most a traceparent: skip the lookups when neither is there.
   // With tracing off the proxy makes no span, so it continues no context either (trace fields pass untouched).
-  const traced = ex.rewriteTraceContext && (head.firstOf[H_TRACEPARENT] !== -1 || head.hasB3);
-  const obs = newHttp1Observation(ex.conn, traced ? extractTraceContext(head.lookup) : undefined);
+  // The health-check mark is a kind the parser already classified: one index read on the plain path.
+  let incoming: TraceContext | undefined;
+  if (head.firstOf[H_HEALTH_CHECK] !== -1 && ex.untracedHealthChecks && head.method === HEALTH_CHECK_METHOD) incoming = healthCheckTraceContext();
+  else if (ex.rewriteTraceContext && (head.firstOf[H_TRACEPARENT] !== -1 || head.hasB3)) incoming = extractTraceContext(head.lookup);
+  const obs = newHttp1Observation(ex.conn, incoming);
   ex.obs = obs;
   obs.method = head.method;
   obs.userAgent = head.valueOf(H_USER_AGENT) ?? '';

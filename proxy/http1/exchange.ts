@@ -115,6 +115,8 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
   explicitProxy = false;
   upgrade = false;
   readonly rewriteTraceContext: boolean;
+  /** Inbound with tracing on: a GET marked as an active health check is not traced (telemetry/health-check-trace.ts). */
+  readonly untracedHealthChecks: boolean;
   newRequestId = '';
   readonly peerFields: string;
   /** The downstream client's address: the pool keys connections by it when they come from it (TPROXY). */
@@ -131,6 +133,7 @@ export class Exchange implements UpstreamClient, UpstreamRequestOptions {
     this.peerFields = peerFields;
     this.clientAddress = conn.remoteAddress;
     this.rewriteTraceContext = conn.deps.telemetry.tracing;
+    this.untracedHealthChecks = this.rewriteTraceContext && conn.deps.direction.direction === 'inbound';
     this.facts = new Http1RequestFacts(conn.head);
     this.random = conn.deps.random ?? Math.random;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SOURCE_SERVICE_HEADER } from '../telemetry/attributes.js';
-import { H_CONTENT_LENGTH, H_HOST, H_OTHER, H_SOURCE_SERVICE, H_TRANSFER_ENCODING, H_X_B3_SAMPLED, fieldKindOf, fieldNameHash, headerKind } from './header-kinds.js';
+import { HEALTH_CHECK_HEADER, SOURCE_SERVICE_HEADER } from '../telemetry/attributes.js';
+import { H_CONTENT_LENGTH, H_HEALTH_CHECK, H_HOST, H_OTHER, H_SOURCE_SERVICE, H_TRANSFER_ENCODING, H_X_B3_SAMPLED, fieldKindOf, fieldNameHash, headerKind } from './header-kinds.js';
 
 /** fieldKindOf on a name embedded in a head's bytes, as the parser calls it. */
 function kindOf(name: string): number {
@@ -8,7 +8,7 @@ function kindOf(name: string): number {
   return fieldKindOf(bytes, 16, name.length, fieldNameHash(name));
 }
 
-const KNOWN = ['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'expect', 'traceparent', 'tracestate', 'b3', 'x-b3-sampled', 'x-request-id', 'user-agent', 'x-forwarded-for', SOURCE_SERVICE_HEADER];
+const KNOWN = ['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'expect', 'traceparent', 'tracestate', 'b3', 'x-b3-sampled', 'x-request-id', 'user-agent', 'x-forwarded-for', SOURCE_SERVICE_HEADER, HEALTH_CHECK_HEADER];
 
 describe('fieldKindOf', () => {
   it('classifies known names in any letter case, in place', () => {
@@ -18,6 +18,7 @@ describe('fieldKindOf', () => {
     expect(kindOf('tRANSFER-eNCODING')).toBe(H_TRANSFER_ENCODING);
     expect(kindOf('X-B3-Sampled')).toBe(H_X_B3_SAMPLED);
     expect(kindOf(SOURCE_SERVICE_HEADER.toUpperCase())).toBe(H_SOURCE_SERVICE);
+    expect(kindOf('X-Tracemesh-Health-Check')).toBe(H_HEALTH_CHECK);
   });
 
   it('agrees with the lowercase name lookup for every known name', () => {

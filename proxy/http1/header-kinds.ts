@@ -4,7 +4,7 @@
  * removal, trace context, peer metadata) asks "where is Host?" by index
  * instead of comparing names again.
  */
-import { ROUTE_HEADER, SOURCE_NAMESPACE_HEADER, SOURCE_SERVICE_HEADER, SOURCE_VERSION_HEADER } from '../telemetry/attributes.js';
+import { HEALTH_CHECK_HEADER, ROUTE_HEADER, SOURCE_NAMESPACE_HEADER, SOURCE_SERVICE_HEADER, SOURCE_VERSION_HEADER } from '../telemetry/attributes.js';
 
 export const H_OTHER = 0;
 export const H_HOST = 1;
@@ -35,7 +35,9 @@ export const H_SOURCE_NAMESPACE = 25;
 export const H_SOURCE_VERSION = 26;
 /** x-tracemesh-route: the caller's route rule, read by inbound rate limits; set only by the outbound proxy. */
 export const H_ROUTE = 27;
-export const HEADER_KIND_COUNT = 28;
+/** x-tracemesh-health-check: a proxy's active health check, not traced inbound (telemetry/health-check-trace.ts). */
+export const H_HEALTH_CHECK = 28;
+export const HEADER_KIND_COUNT = 29;
 
 const KINDS = new Map<string, number>([
   ['host', H_HOST],
@@ -65,6 +67,7 @@ const KINDS = new Map<string, number>([
   [SOURCE_NAMESPACE_HEADER, H_SOURCE_NAMESPACE],
   [SOURCE_VERSION_HEADER, H_SOURCE_VERSION],
   [ROUTE_HEADER, H_ROUTE],
+  [HEALTH_CHECK_HEADER, H_HEALTH_CHECK],
 ]);
 
 // The parser classifies names where they stand in the head: it hashes each

@@ -50,7 +50,7 @@ import { isGrpcContentType, parseGrpcTimeout, splitRpcPath } from './grpc.js';
 import { createMirrorSender, type MirrorSender } from './mirror.js';
 import type { ReplayableBody } from './request-body.js';
 import type { Http2RequestFacts } from './request-facts.js';
-import { headerValue, parseAuthority, peerOf, requestIdOf, traceContextOf, upstreamRequestHeaders, type UpstreamRequestOptions } from './request-headers.js';
+import { continuedTraceContext, headerValue, parseAuthority, peerOf, requestIdOf, upstreamRequestHeaders, type UpstreamRequestOptions } from './request-headers.js';
 import { checkRequestLimits } from './request-limits.js';
 import type { Http2SessionPool, UpstreamSession } from './session-pool.js';
 
@@ -64,6 +64,8 @@ export interface Http2Context {
   readonly pool: Http2SessionPool;
   /** How the upstream request's own fields are written (tracing, peer metadata), fixed per direction. */
   readonly requestOptions: UpstreamRequestOptions;
+  /** Inbound with tracing on: a GET marked as an active health check is not traced (telemetry/health-check-trace.ts). */
+  readonly untracedHealthChecks: boolean;
   /** Sends mirrors' copies, bounded in number per handler. */
   readonly mirrors: MirrorSender;
   /** Retry backoff jitter. */
@@ -82,7 +84,8 @@ export function http2Context(
     self: direction.direction === 'outbound' ? telemetry.identity : undefined,
   };
   const mirrors = createMirrorSender(pool, telemetry, limits, requestOptions);
-  return { direction, telemetry, limits, pool, requestOptions, mirrors, random };
+  const untracedHealthChecks = telemetry.tracing && direction.direction === 'inbound';
+  return { direction, telemetry, limits, pool, requestOptions, untracedHealthChecks, mirrors, random };
 }
 
 /** The downstream connection a stream arrived on. */
@@ -168,7 +171,7 @@ export class Exchange {
     this.isGrpc = isGrpcContentType(headerValue(headers, 'content-type'));
     const direction = ctx.direction;
     this.tracing = ctx.telemetry.tracing;
-    const incoming = this.tracing ? traceContextOf(headers) : undefined;
+    const incoming = this.tracing ? continuedTraceContext(headers, ctx.untracedHealthChecks) : undefined;
     this.incoming = incoming;
     const obs = new HttpObservation(direction.direction, direction.spanKind, this.isGrpc ? 'grpc' : 'http2', incoming);
     this.obs = obs;

@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sensitiveHeaders, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { SOURCE_NAMESPACE_HEADER, SOURCE_SERVICE_HEADER, SOURCE_VERSION_HEADER } from '../telemetry/attributes.js';
+import { HEALTH_CHECK_HEADER, SOURCE_NAMESPACE_HEADER, SOURCE_SERVICE_HEADER, SOURCE_VERSION_HEADER } from '../telemetry/attributes.js';
+import { HEALTH_CHECK_METHOD, healthCheckTraceContext } from '../telemetry/health-check-trace.js';
 import { extractTraceContext, formatTraceparent, type TraceContext } from '../telemetry/trace-context.js';
 import type { WorkloadIdentity } from '../telemetry/telemetry.js';
 
@@ -76,6 +77,17 @@ export function traceContextOf(headers: IncomingHttpHeaders): TraceContext | und
   } finally {
     lookupHeaders = undefined;
   }
+}
+
+/**
+ * The context this proxy's span continues. `untracedHealthChecks` (inbound,
+ * tracing on): a GET marked as an active health check continues a new
+ * unsampled trace, so neither this proxy nor the app records a span
+ * (telemetry/health-check-trace.ts); anything else, the caller's.
+ */
+export function continuedTraceContext(headers: IncomingHttpHeaders, untracedHealthChecks: boolean): TraceContext | undefined {
+  if (untracedHealthChecks && headers[HEALTH_CHECK_HEADER] !== undefined && headers[':method'] === HEALTH_CHECK_METHOD) return healthCheckTraceContext();
+  return traceContextOf(headers);
 }
 
 /** The caller's request id, or a new one. */

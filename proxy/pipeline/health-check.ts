@@ -4,7 +4,10 @@
  * `timeout`. In explicit mode the endpoint is a peer proxy's inbound
  * listener, so the check reaches the app through that proxy; the header
  * `x-tracemesh-health-check: 1` lets it (and the app's logs) tell checks
- * from traffic.
+ * from traffic: the inbound proxy records no span for a check and tells the
+ * app it is not sampled (proxy/telemetry/health-check-trace.ts). A check
+ * carries no trace context of its own (no traceparent, no b3): it is part of
+ * no trace, so there is nothing a peer could continue.
  *
  * One check per endpoint, not per destination. The whole-service
  * destination and every subset containing an endpoint would otherwise each
@@ -44,8 +47,9 @@
  */
 import http from 'node:http';
 import type { HealthCheck } from '../../src/config/types.js';
+import { HEALTH_CHECK_HEADER } from '../telemetry/attributes.js';
 
-export const HEALTH_CHECK_HEADER = 'x-tracemesh-health-check';
+export { HEALTH_CHECK_HEADER };
 
 /** Where a check goes: the endpoint's address and port, and the Host header (the cluster's name). */
 export interface HealthCheckTarget {
@@ -194,6 +198,7 @@ export class HealthCheckPool {
     probe.timer = undefined;
     if (!probe.running) return;
     const { target, timeoutMs } = probe;
+    // Exactly these headers: no trace context (see the file comment).
     const request = http.request({
       host: target.address,
       port: target.port,

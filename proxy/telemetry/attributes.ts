@@ -90,3 +90,9 @@ export const SOURCE_VERSION_HEADER = 'x-tracemesh-source-version';
 export const ROUTE_HEADER = 'x-tracemesh-route';
 export const MIRROR_HEADER = 'x-tracemesh-mirror';
 export const RATE_LIMITED_HEADER = 'x-tracemesh-rate-limited';
+/**
+ * Marks a proxy's active health check (DestinationPolicy healthCheck). The
+ * inbound proxy forwards it to the app but traces nothing for it (see
+ * health-check-trace.ts).
+ */
+export const HEALTH_CHECK_HEADER = 'x-tracemesh-health-check';
