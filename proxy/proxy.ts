@@ -21,8 +21,7 @@ import { validateMeshConfigTextInWorker } from '../src/config/load-in-worker.js'
 import type { MeshConfig, ServiceSpec } from '../src/config/types.js';
 import { TracemeshError } from '../src/lib/errors.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
-import { appCluster, createStaticRegistry } from './clusters/static-registry.js';
-import type { ClusterRegistry } from './clusters/types.js';
+import { appCluster } from './clusters/static-registry.js';
 import { capturedDestination } from './capture/captured-destination.js';
 import { CAPTURE_DEFAULTS, formatMark } from './capture/iptables-rules.js';
 import { loadCaptureAddon, setTransparent } from './capture/original-dst.js';
@@ -103,8 +102,6 @@ interface Started {
 }
 
 export class Proxy {
-  private registry: ClusterRegistry;
-  private services: readonly ServiceSpec[];
   private config: MeshConfig;
   private readonly trafficState = new TrafficState(new RateLimitBuckets());
   /** Built at start, replaced by every applied snapshot. */
@@ -116,9 +113,7 @@ export class Proxy {
   private stopping: Promise<void> | undefined;
 
   constructor(readonly options: ProxyOptions) {
-    this.services = options.services;
     this.config = options.config ?? { services: [...options.services] };
-    this.registry = createStaticRegistry(options.services, configVersion(this.config));
   }
 
   /** A configuration version takes effect: a new TrafficConfig (and registry) in, the previous one closed. */
@@ -126,9 +121,7 @@ export class Proxy {
     const next = createTrafficConfig(config, version, this.trafficState, { onEjection: (event) => this.onOutlierEvent(event) });
     const previous = this.traffic;
     this.config = config;
-    this.services = config.services;
     this.traffic = next;
-    this.registry = next.registry;
     previous?.close();
   }
 
@@ -172,7 +165,7 @@ export class Proxy {
     this.onOutlierEvent = (event) => metrics.recordOutlierEvent(event);
     // The destination gauges and the panic counter read the current version's destinations at scrape time.
     metrics.trackDestinations(() => (this.traffic === undefined ? [] : destinationReadings(this.traffic.destinations)));
-    this.applyConfig(this.config, this.registry.version);
+    this.applyConfig(this.config, configVersion(this.config));
     const tproxy = transparent && o.inboundCapture === 'tproxy';
     const inbound = createInbound({
       telemetry: telemetry.telemetry,
@@ -187,7 +180,7 @@ export class Proxy {
     const outbound = createOutbound({
       telemetry: telemetry.telemetry,
       limits: o.limits,
-      registry: () => this.registry,
+      registry: () => this.currentTraffic().registry,
       outboundPolicy: o.outboundPolicy,
       traffic: () => this.currentTraffic(),
     });
@@ -300,12 +293,12 @@ export class Proxy {
       collector: o.collectorUrl ?? 'none',
       accessLog: o.accessLog ?? 'off',
       limits: o.limits,
-      configVersion: this.registry.version,
+      configVersion: this.currentTraffic().version,
       controlPlane:
         this.discovery === undefined
           ? 'none (static --config)'
           : { url: o.controlPlaneUrl, connected: this.discovery.connected, appliedVersion: this.discovery.appliedVersion, source: this.discovery.source, lastError: this.discovery.lastError },
-      services: this.services,
+      services: this.config.services,
       routes: this.config.routes ?? [],
       destinationPolicies: this.config.destinationPolicies ?? [],
       rateLimits: this.config.rateLimits ?? [],
@@ -315,8 +308,8 @@ export class Proxy {
   private clustersView(): unknown {
     const s = this.started;
     return {
-      configVersion: this.registry.version,
-      clusters: this.registry.clusters.map((c) => ({
+      configVersion: this.currentTraffic().version,
+      clusters: this.currentTraffic().registry.clusters.map((c) => ({
         name: c.name,
         service: c.service,
         namespace: c.namespace,
