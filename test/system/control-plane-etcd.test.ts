@@ -14,12 +14,12 @@ import { createConfigStore } from '../../src/control-plane/store/create-store.js
 import { EtcdConfigStore } from '../../src/control-plane/store/etcd-store.js';
 import type { EtcdStoreOptions } from '../../src/control-plane/store/etcd-store.js';
 import { isStoreError } from '../../src/control-plane/store/store-errors.js';
-import type { StoreErrorCode } from '../../src/control-plane/store/store-errors.js';
-import type { ConfigDocument, DocumentChange, JsonValue, StoreChangeEvent } from '../../src/control-plane/store/types.js';
+import type { DocumentChange, StoreChangeEvent } from '../../src/control-plane/store/types.js';
 import { startEtcdGate } from './fixtures/etcd-gate.js';
 import type { EtcdGate } from './fixtures/etcd-gate.js';
 import { requireEtcdBinary, startEtcd } from './fixtures/etcd-server.js';
 import type { EtcdServer } from './fixtures/etcd-server.js';
+import { doc, expectStoreError, service } from '../support/store-documents.js';
 
 let etcd: EtcdServer | undefined;
 let raw: Etcd3 | undefined;
@@ -66,21 +66,6 @@ async function openStore(prefix: string, options: Partial<EtcdStoreOptions> = {}
   return store;
 }
 
-function doc(kind: string, name: string, spec: JsonValue = { ports: [{ name: 'http', port: 80, protocol: 'http' }] }, namespace = 'default'): ConfigDocument {
-  return { apiVersion: 'tracemesh.dev/v1', kind, metadata: { name, namespace }, spec };
-}
-
-const service = (name: string, spec?: JsonValue, namespace?: string): ConfigDocument => doc('Service', name, spec, namespace);
-
-async function expectStoreError(promise: Promise<unknown>, code: StoreErrorCode, message: RegExp): Promise<TracemeshError> {
-  const err: unknown = await promise.then(
-    () => new Error('expected a rejection'),
-    (rejection: unknown) => rejection,
-  );
-  if (!isStoreError(err, code)) throw new Error(`expected ${code}, got ${String(err)}`);
-  expect(err.message).toMatch(message);
-  return err;
-}
 
 function brief(change: DocumentChange): string {
   if (change.type === 'delete') return `delete ${change.key.kind}/${change.key.namespace}/${change.key.name}`;

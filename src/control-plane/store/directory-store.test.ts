@@ -8,8 +8,8 @@ import { DirectoryConfigStore } from './directory-store.js';
 import { pruneGenerations, PRUNE_MIN_AGE_MS } from './directory-writer.js';
 import type { DirectoryStoreOptions } from './directory-store.js';
 import { isStoreError } from './store-errors.js';
-import type { StoreErrorCode } from './store-errors.js';
 import type { ConfigDocument, DocumentChange, JsonValue, StoreChangeEvent } from './types.js';
+import { doc, expectStoreError, service } from '../../../test/support/store-documents.js';
 
 const dirs: string[] = [];
 const stores: DirectoryConfigStore[] = [];
@@ -32,21 +32,6 @@ async function openStore(dir: string, options: Partial<DirectoryStoreOptions> = 
   return store;
 }
 
-function doc(kind: string, name: string, spec: JsonValue = { ports: [{ name: 'http', port: 80, protocol: 'http' }] }, namespace = 'default'): ConfigDocument {
-  return { apiVersion: 'tracemesh.dev/v1', kind, metadata: { name, namespace }, spec };
-}
-
-const service = (name: string, spec?: JsonValue, namespace?: string): ConfigDocument => doc('Service', name, spec, namespace);
-
-async function expectStoreError(promise: Promise<unknown>, code: StoreErrorCode, message: RegExp): Promise<TracemeshError> {
-  const err: unknown = await promise.then(
-    () => new Error('expected a rejection'),
-    (rejection: unknown) => rejection,
-  );
-  if (!isStoreError(err, code)) throw new Error(`expected ${code}, got ${String(err)}`);
-  expect(err.message).toMatch(message);
-  return err;
-}
 
 /** Collects watch events; `until` waits (bounded) for one that matches. */
 class Recorder {
